@@ -1,0 +1,116 @@
+"""Helpers shared by the fixture generator scripts; they run inside Blender's Python.
+
+Every fixture blend file is saved through :func:`save_fixture`, which re-opens the
+saved file the way a user would and records what Blender itself reports about it
+in ``<file>.json`` beside it.  Those JSON files are the expected answers the tests
+compare ``bat`` against, so nothing in them is written by hand.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+from pathlib import Path
+
+import bpy
+
+# bpy.data collection name -> the two-letter ID code of its blocks in a blend file.
+ID_CODES = {
+    "actions": "AC", "armatures": "AR", "brushes": "BR", "cache_files": "CF",
+    "cameras": "CA", "collections": "GR", "curves": "CU", "fonts": "VF",
+    "grease_pencils": "GD", "images": "IM", "lattices": "LT", "libraries": "LI",
+    "lights": "LA", "lightprobes": "LP", "linestyles": "LS", "masks": "MSK",
+    "materials": "MA", "meshes": "ME", "metaballs": "MB", "movieclips": "MC",
+    "node_groups": "NT", "objects": "OB", "paint_curves": "PC", "palettes": "PL",
+    "particles": "PA", "pointclouds": "PT", "scenes": "SC", "screens": "SN",
+    "shape_keys": "KE", "sounds": "SO", "speakers": "SK", "texts": "TX",
+    "textures": "TE", "volumes": "VO", "window_managers": "WM", "workspaces": "WS",
+    "worlds": "WO", "hair_curves": "CV",
+}
+
+_UDIM = re.compile(r"<UDIM>|<UVTILE>")
+
+
+def reset() -> None:
+    """Start from an empty file so fixtures stay small."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def _expand(path: str) -> list[str]:
+    """Files on disk that one reported path stands for (sequences, UDIM tiles)."""
+    if _UDIM.search(path):
+        pattern = _UDIM.sub("*", path)
+        return sorted(glob.glob(glob.escape(pattern).replace(r"[*]", "*")))
+    return [path] if os.path.exists(path) else []
+
+
+def _rel(path: str, root: Path) -> str:
+    """A path relative to the fixture root when inside it, else as reported."""
+    p = os.path.normpath(path)
+    try:
+        return Path(p).relative_to(root).as_posix()
+    except ValueError:
+        return p
+
+
+def save_fixture(
+    blend: Path,
+    root: Path,
+    *,
+    compress: bool = False,
+    sequences: dict[str, list[str]] | None = None,
+    baked: list[str] | None = None,
+    notes: str = "",
+) -> dict:
+    """Save the current file to ``blend``, re-open it and record Blender's answer.
+
+    ``root`` is the fixture project root: paths inside it are recorded relative to
+    it so the expectations hold wherever the repository is checked out.
+    ``sequences`` maps a reported path (relative to root) to the files it stands for
+    when Blender reports only the first one (image sequences, cache sequences).
+    ``baked`` lists files (relative to root) that are dependencies Blender does not
+    report through ``blend_paths`` (point caches, bake directories).
+    """
+    blend = Path(blend)
+    blend.parent.mkdir(parents=True, exist_ok=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), compress=compress, relative_remap=False)
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+
+    counts: dict[str, int] = {}
+    for attr, code in ID_CODES.items():
+        coll = getattr(bpy.data, attr, None)
+        if coll is None:
+            continue
+        n = sum(1 for idb in coll if idb.library is None and not getattr(idb, "is_runtime_data", False))
+        if n:
+            counts[code] = n
+
+    reported = sorted(set(bpy.utils.blend_paths(absolute=True, packed=False, local=False)))
+    existing: set[str] = set()
+    missing: set[str] = set()
+    for path in reported:
+        rel = _rel(path, root)
+        files = [_rel(f, root) for f in _expand(path)]
+        if sequences and rel in sequences:
+            files = sorted(set(files) | set(sequences[rel]))
+        if files:
+            existing.update(files)
+        else:
+            missing.add(rel)
+
+    with open(blend, "rb") as f:
+        magic = f.read(4)
+    record = {
+        "blender_version": bpy.app.version_string,
+        "compressed": magic == b"\x28\xb5\x2f\xfd",
+        "id_block_counts": counts,
+        "blend_paths": [_rel(p, root) for p in reported],
+        "existing_files": sorted(existing),
+        "missing_files": sorted(missing),
+        "baked_files": sorted(baked or []),
+        "notes": notes,
+    }
+    blend.with_suffix(blend.suffix + ".json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return record
