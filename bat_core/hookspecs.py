@@ -1,0 +1,78 @@
+"""Every hook a ``bat`` plugin may implement.
+
+Hooks follow the ``llm`` style: most take a ``register`` callable, so one hook
+call lets a plugin register as many things as it likes while the core keeps the
+registry.  Hooks are called once, when the plugin registry is (re)built, never
+per block or per file.  Implement them with ``@bat_core.hookimpl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from .progress import TraceCallback
+    from .targets import TargetScheme
+
+hookspec = pluggy.HookspecMarker("bat")
+hookimpl = pluggy.HookimplMarker("bat")
+
+
+@hookspec
+def register_target_schemes(register: Callable[[TargetScheme], None]) -> None:
+    """Register the pack targets this plugin serves.
+
+    Call ``register(TargetScheme(name=..., help=..., recognises=..., resolve=...))``
+    once per scheme.  ``recognises(target: str) -> bool`` tells whether a target
+    string given on the command line belongs to the scheme (``s3://...``,
+    ``*.zip``); ``resolve(target: str) -> Target`` turns the string into the root
+    path inside the target and the object that transfers files there.  Target
+    strings stay strings until a scheme resolves them, so they may be URLs.
+
+    ``bat pack --target-scheme NAME`` picks a scheme by name; without it the
+    schemes are asked in registration order and the one registered with
+    ``fallback=True`` (the directory target) takes what no other claims.
+    """
+
+
+@hookspec
+def register_block_readers(register: Callable[[bytes | str, Callable[..., Any]], None]) -> None:
+    """Register functions that find the assets one block uses.
+
+    ``register(key, reader)``: ``key`` is a block code as bytes (``b"IM"``) or a
+    DNA struct name as str (``"Image"``).  ``reader(block, context)`` yields
+    :class:`bat_core.trace.BlockUsage` objects for the external files the block
+    refers to.  Dispatch is a dictionary look-up on the block's code and struct
+    name; several readers may share a key and all of them run.
+    """
+
+
+@hookspec
+def register_block_expanders(register: Callable[[bytes | str, Callable[..., Any]], None]) -> None:
+    """Register functions that tell which other blocks a block depends on.
+
+    ``register(key, expander)`` with keys as for :func:`register_block_readers`;
+    ``expander(block, context)`` yields the blocks this one points at (ID pointers,
+    node trees, modifiers, linked libraries...).  The tracer follows them to find
+    assets used indirectly, in particular through data linked from libraries.
+    """
+
+
+@hookspec
+def register_callbacks(register: Callable[[TraceCallback], None]) -> None:
+    """Register progress callback objects that want to hear about every trace and pack.
+
+    ``register(callback)`` with a :class:`bat_core.progress.TraceCallback` or
+    :class:`bat_core.progress.PackCallback`.  They are called on the main thread,
+    alongside the callback a library user passes to the API.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add click commands or groups to the ``bat`` command line (``cli.add_command``)."""
