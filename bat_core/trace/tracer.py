@@ -1,0 +1,269 @@
+"""The tracer: walk a blend file and its libraries, asking block readers for usages.
+
+The main file's ID blocks are all traced (Blender loads all of them).  Of a
+linked library only the IDs the file links are traced, plus everything they
+depend on (found by the registered expanders), and so on recursively through
+libraries of libraries.  Usages are yielded as soon as a reader produces them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ..blendfile import BlendFile, Block, StructView, open_blend
+from ..bpathlib import BlendPath
+from ..errors import BlendFileError
+from ..plugins import Handler, Registry, get_registry
+from ..progress import TraceCallback
+from . import sequences
+from .usage import BlockUsage
+
+log = logging.getLogger(__name__)
+
+#: Block codes that are not IDs even though they are short.
+_NON_ID_CODES = frozenset({b"ID", b"DATA", b"REND", b"GLOB", b"TEST", b"USER", b"DNA1", b"ENDB"})
+
+
+def is_id_block(block: Block) -> bool:
+    """A real (local) ID datablock: two-letter code, not a linked-ID placeholder."""
+    return len(block.code) == 2 and block.code not in _NON_ID_CODES
+
+
+def library_path(li: Block) -> BlendPath:
+    """The stored path of a Library block (``filepath`` in old files, ``name`` in new)."""
+    for name in (b"filepath", b"name"):
+        if li.dna_type.has_field(name):
+            return BlendPath(li.get(name))
+    return BlendPath(b"")
+
+
+class BlendFileCache:
+    """Blend files opened during a trace, each once; closed together at the end.
+
+    The packer keeps the cache open after tracing so it can rewrite the very
+    blocks the usages point at, then closes it.
+    """
+
+    def __init__(self, strict_pointers: bool = False) -> None:
+        self.strict_pointers = strict_pointers
+        self._files: dict[str, BlendFile] = {}
+
+    def open(self, path: Path) -> BlendFile:
+        key = os.path.realpath(path)
+        bf = self._files.get(key)
+        if bf is None:
+            bf = open_blend(path, strict_pointers=self.strict_pointers)
+            self._files[key] = bf
+        return bf
+
+    def files(self) -> list[BlendFile]:
+        return list(self._files.values())
+
+    def close_all(self) -> None:
+        for bf in self._files.values():
+            bf.close()
+        self._files.clear()
+
+    def __enter__(self) -> BlendFileCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_all()
+
+
+class TraceContext:
+    """Handed to readers and expanders: the file being traced and dispatch helpers."""
+
+    def __init__(self, tracer: Tracer, blendfile: BlendFile) -> None:
+        self.tracer = tracer
+        self.blendfile = blendfile
+        self.root: Block | None = None
+
+    def read(self, view: StructView) -> Iterator[BlockUsage]:
+        """Run the readers registered for ``view``'s DNA struct (modifiers, nodes, strips).
+
+        ID readers call this on the sub-structures they walk so that third-party
+        readers keyed by struct name see them too.
+        """
+        for reader in self.tracer.registry.readers_by_struct.get(view.dna_type.name, ()):
+            yield from reader(view, self)
+
+    def id_name(self) -> bytes:
+        return self.root.id_name if self.root is not None else b""
+
+
+class Tracer:
+    def __init__(self, registry: Registry, callback: TraceCallback | None = None,
+                 cache: BlendFileCache | None = None) -> None:
+        self.registry = registry
+        self.callback = callback or TraceCallback()
+        self.cache = cache or BlendFileCache()
+        self._aborted = False
+
+    def abort(self) -> None:
+        """Stop the trace at the next block."""
+        self._aborted = True
+
+    # --- dispatch ----------------------------------------------------------------
+
+    def _handlers(self, block: Block, by_code: dict[bytes, list[Handler]],
+                  by_struct: dict[bytes, list[Handler]]) -> list[Handler]:
+        handlers = by_code.get(block.code, [])
+        if by_struct:
+            extra = by_struct.get(block.dna_type.name)
+            if extra:
+                handlers = [*handlers, *extra]
+        return handlers
+
+    def _read_block(self, block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
+        reg = self.registry
+        readers = reg.readers_by_code.get(block.code)
+        if readers is None and not reg.readers_by_struct:
+            return
+        ctx.root = block
+        for reader in self._handlers(block, reg.readers_by_code, reg.readers_by_struct):
+            for usage in reader(block, ctx):
+                if not usage.block_name:
+                    usage.block_name = block.id_name
+                yield self._resolve(usage, ctx.blendfile)
+
+    def _expand(self, block: Block, ctx: TraceContext) -> Iterator[Block]:
+        reg = self.registry
+        for expander in self._handlers(block, reg.expanders_by_code, reg.expanders_by_struct):
+            yield from expander(block, ctx)
+
+    def _resolve(self, usage: BlockUsage, bf: BlendFile) -> BlockUsage:
+        usage.blendfile = bf.path
+        path = usage.abspath = usage.asset_path.absolute(bf.path)
+        if usage.pattern is not None:
+            usage.files = sequences.expand_glob(path.parent, usage.pattern)
+        elif usage.is_directory:
+            usage.files = sequences.expand_directory(path)
+        elif usage.is_sequence:
+            if sequences.has_udim_token(path.name):
+                usage.files = sequences.expand_udim(path)
+            else:
+                usage.files = sequences.expand_frames(path)
+        else:
+            usage.files = [path] if path.is_file() else []
+        if usage.files:
+            self.callback.trace_asset(path)
+        else:
+            self.callback.missing_file(path)
+        return usage
+
+    # --- walking -----------------------------------------------------------------
+
+    def trace(self, blendfile: Path) -> Iterator[BlockUsage]:
+        """Yield every usage of ``blendfile`` and of the libraries it links."""
+        main = Path(os.path.abspath(blendfile))
+        bf = self.cache.open(main)  # errors on the main file propagate to the caller
+        done_files: set[str] = {os.path.realpath(main)}
+        done_ids: dict[str, set[bytes]] = {}
+        pending: deque[tuple[Path, set[bytes]]] = deque()
+
+        self.callback.trace_blendfile(main)
+        ctx = TraceContext(self, bf)
+        for block in bf.blocks:
+            if self._aborted:
+                return
+            if is_id_block(block):
+                yield from self._read_block(block, ctx)
+        self._queue_placeholders(bf, (b for b in bf.blocks if b.code == b"ID"), pending)
+
+        while pending and not self._aborted:
+            path, names = pending.popleft()
+            key = os.path.realpath(path)
+            if key in done_files:
+                continue
+            seen = done_ids.setdefault(key, set())
+            names -= seen
+            if not names:
+                continue
+            seen |= names
+            yield from self._trace_library(path, names, pending, done_ids)
+
+    def _trace_library(self, path: Path, names: set[bytes],
+                       pending: deque[tuple[Path, set[bytes]]],
+                       done_ids: dict[str, set[bytes]]) -> Iterator[BlockUsage]:
+        if not path.is_file():
+            log.debug("library %s does not exist; reported as missing", path)
+            return
+        try:
+            lib = self.cache.open(path)
+        except BlendFileError as exc:
+            log.warning("cannot trace library: %s", exc)
+            return
+        self.callback.trace_blendfile(path)
+        index = _id_index(lib)
+        ctx = TraceContext(self, lib)
+        todo: deque[Block] = deque()
+        visited: set[int] = set()
+        for name in sorted(names):
+            blk = index.get(name)
+            if blk is None:
+                log.warning("%s: linked data %s not found in the library",
+                            path, name.decode("utf-8", "replace"))
+                continue
+            todo.append(blk)
+            visited.add(blk.addr_old)
+        placeholders: list[Block] = []
+        while todo:
+            if self._aborted:
+                return
+            block = todo.popleft()
+            yield from self._read_block(block, ctx)
+            for dep in self._expand(block, ctx):
+                if dep.addr_old in visited:
+                    continue
+                visited.add(dep.addr_old)
+                if dep.code == b"ID":
+                    placeholders.append(dep)
+                elif is_id_block(dep):
+                    todo.append(dep)
+        self._queue_placeholders(lib, placeholders, pending)
+        done_ids.setdefault(os.path.realpath(path), set()).update(
+            b.id_name for b in lib.blocks if b.addr_old in visited and is_id_block(b))
+
+    def _queue_placeholders(self, bf: BlendFile, placeholders: Iterable[Block],
+                            pending: deque[tuple[Path, set[bytes]]]) -> None:
+        """Group linked-ID placeholders by library and queue those libraries."""
+        by_lib: dict[int, set[bytes]] = {}
+        for ph in placeholders:
+            lib_addr = ph.get(b"lib", 0)
+            if lib_addr:
+                by_lib.setdefault(lib_addr, set()).add(ph.get(b"name"))
+        for lib_addr, names in by_lib.items():
+            li = bf.dereference(lib_addr)
+            if li is None or li.code != b"LI":
+                continue
+            path = library_path(li).absolute(bf.path)
+            pending.append((path, names))
+
+
+def _id_index(bf: BlendFile) -> dict[bytes, Block]:
+    return {b.id_name: b for b in bf.blocks if is_id_block(b)}
+
+
+def trace(blendfile: os.PathLike[str] | str, *, callback: TraceCallback | None = None,
+          plugins: Iterable[object] = (), strict_pointers: bool = False,
+          cache: BlendFileCache | None = None) -> Iterator[BlockUsage]:
+    """Yield the usages of ``blendfile`` and its libraries, streaming.
+
+    ``plugins`` are extra plugin objects used for this call only.  Pass a
+    :class:`BlendFileCache` to keep the files open afterwards (the packer does);
+    otherwise they are closed when the generator finishes.
+    """
+    registry = get_registry(plugins)
+    own_cache = cache is None
+    cache = cache or BlendFileCache(strict_pointers)
+    tracer = Tracer(registry, callback, cache)
+    try:
+        yield from tracer.trace(Path(blendfile))
+    finally:
+        if own_cache:
+            cache.close_all()
