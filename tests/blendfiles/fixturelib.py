@@ -34,8 +34,17 @@ _UDIM = re.compile(r"<UDIM>|<UVTILE>")
 
 
 def reset() -> None:
-    """Start from an empty file so fixtures stay small."""
+    """Start from an empty file so fixtures stay small.
+
+    The factory startup file still carries eleven workspaces and screens; only the
+    active one is kept.  ``.blend1`` backups are switched off.
+    """
     bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.context.preferences.filepaths.save_version = 0
+    active = {win.workspace for wm in bpy.data.window_managers for win in wm.windows}
+    extra = [ws for ws in bpy.data.workspaces if ws not in active]
+    if active and extra:
+        bpy.data.batch_remove(extra)
 
 
 def _expand(path: str) -> list[str]:
@@ -72,9 +81,13 @@ def save_fixture(
     when Blender reports only the first one (image sequences, cache sequences).
     ``baked`` lists files (relative to root) that are dependencies Blender does not
     report through ``blend_paths`` (point caches, bake directories).
+
+    ``blend_paths`` are Blender's absolute answers (made relative to ``root`` when
+    inside it), ``stored_paths`` the same paths before being made absolute.
     """
     blend = Path(blend)
     blend.parent.mkdir(parents=True, exist_ok=True)
+    bpy.context.preferences.filepaths.save_version = 0
     bpy.ops.wm.save_as_mainfile(filepath=str(blend), compress=compress, relative_remap=False)
     bpy.ops.wm.open_mainfile(filepath=str(blend))
 
@@ -87,7 +100,12 @@ def save_fixture(
         if n:
             counts[code] = n
 
+    # NB: ``packed=False`` *skips* packed files (the flag means "include packed").
     reported = sorted(set(bpy.utils.blend_paths(absolute=True, packed=False, local=False)))
+    # The same paths not made absolute: ``//`` is relative to the file (or library)
+    # that holds the path.  Blender shows backslashes as ``/`` here
+    # (``C:\x\y.png`` is stored as such but listed as ``C:/x/y.png``).
+    stored = sorted(set(bpy.utils.blend_paths(absolute=False, packed=False, local=False)))
     existing: set[str] = set()
     missing: set[str] = set()
     for path in reported:
@@ -107,6 +125,7 @@ def save_fixture(
         "compressed": magic == b"\x28\xb5\x2f\xfd",
         "id_block_counts": counts,
         "blend_paths": [_rel(p, root) for p in reported],
+        "stored_paths": stored,
         "existing_files": sorted(existing),
         "missing_files": sorted(missing),
         "baked_files": sorted(baked or []),
