@@ -35,10 +35,11 @@ def cli(ctx: click.Context, verbose: bool, debug: bool, quiet: bool, strict_poin
 
 
 def _load_commands() -> None:
-    from . import blocks, info
+    from . import blocks, info, listing
 
     blocks.register(cli)
     info.register(cli)
+    listing.register(cli)
     plugins.get_plugin_manager().hook.register_commands(cli=cli)
 
 

@@ -225,13 +225,19 @@ class Tracer:
                     placeholders.append(dep)
                 elif is_id_block(dep):
                     todo.append(dep)
-        self._queue_placeholders(lib, placeholders, pending)
+        for li in self._queue_placeholders(lib, placeholders, pending):
+            yield from self._read_block(li, ctx)
         done_ids.setdefault(os.path.realpath(path), set()).update(
             b.id_name for b in lib.blocks if b.addr_old in visited and is_id_block(b))
 
     def _queue_placeholders(self, bf: BlendFile, placeholders: Iterable[Block],
-                            pending: deque[tuple[Path, set[bytes]]]) -> None:
-        """Group linked-ID placeholders by library and queue those libraries."""
+                            pending: deque[tuple[Path, set[bytes]]]) -> list[Block]:
+        """Group linked-ID placeholders by library and queue those libraries.
+
+        Returns the Library blocks involved, so a library's own links to other
+        libraries are reported as its dependencies.
+        """
+        libs: list[Block] = []
         by_lib: dict[int, set[bytes]] = {}
         for ph in placeholders:
             lib_addr = ph.get(b"lib", 0)
@@ -241,8 +247,10 @@ class Tracer:
             li = bf.dereference(lib_addr)
             if li is None or li.code != b"LI":
                 continue
+            libs.append(li)
             path = library_path(li).absolute(bf.path)
             pending.append((path, names))
+        return libs
 
 
 def _id_index(bf: BlendFile) -> dict[bytes, Block]:

@@ -1,0 +1,84 @@
+"""Shared test helpers: the Blender-made fixtures and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BLENDFILES = Path(__file__).parent / "blendfiles"
+VERSIONS = ("v50", "v42")
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """A blend file written by Blender and what Blender reported about it."""
+
+    blend: Path
+    root: Path  # the scenario's project root; expectations are relative to it
+    expected: dict  # type: ignore[type-arg]
+
+    @property
+    def id(self) -> str:
+        return self.blend.relative_to(BLENDFILES).as_posix()
+
+
+def all_fixtures() -> list[Fixture]:
+    out = []
+    for version in VERSIONS:
+        vdir = BLENDFILES / version
+        if not vdir.is_dir():
+            continue
+        for scenario in sorted(p for p in vdir.iterdir() if p.is_dir()):
+            for js in sorted(scenario.rglob("*.blend.json")):
+                blend = js.with_suffix("")
+                if blend.exists():
+                    out.append(Fixture(blend, scenario, json.loads(js.read_text())))
+    return out
+
+
+def fixture(version: str, relpath: str) -> Fixture:
+    blend = BLENDFILES / version / relpath
+    scenario = BLENDFILES / version / relpath.split("/", 1)[0]
+    return Fixture(blend, scenario, json.loads(blend.with_name(blend.name + ".json").read_text()))
+
+
+@pytest.fixture
+def copy_scenario(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Copy a fixture scenario into a temporary directory (for tests that write)."""
+
+    def copy(version: str, scenario: str) -> Path:
+        dst = tmp_path / version / scenario
+        shutil.copytree(BLENDFILES / version / scenario, dst)
+        return dst
+
+    return copy
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_bat(capfd: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run ``bat`` in-process (so programmatically registered plugins count)."""
+    from bat_core.cli import main
+
+    def run(*args: str) -> Result:
+        capfd.readouterr()
+        code = 0
+        try:
+            ret = main(list(args))
+            code = ret if isinstance(ret, int) else 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capfd.readouterr()
+        return Result(code, out, err)
+
+    return run
