@@ -629,6 +629,281 @@ def _bake_all_point_caches() -> None:
     scene = bpy.context.scene
     with bpy.context.temp_override(scene=scene, view_layer=bpy.context.view_layer):
         bpy.ops.ptcache.bake_all(bake=True)
+
+def _smoke_domain(cache_dir: str, frames: tuple[int, int]) -> bpy.types.Object:
+    """A tiny Mantaflow smoke domain (resolution 8) with a mesh inflow inside it.
+
+    The domain modifier starts disabled in the viewport: evaluating it initialises
+    Mantaflow, which in the PyPI ``bpy`` builds fails half-way and then aborts the
+    whole process when the file is closed.
+    """
+    domain = _box("SmokeDomain", 2.0, (0, 0, 1))
+    mod = domain.modifiers.new("Fluid", "FLUID")
+    mod.show_viewport = False
+    mod.fluid_type = "DOMAIN"
+    ds = mod.domain_settings
+    ds.domain_type = "GAS"
+    ds.resolution_max = 8
+    ds.cache_type = "ALL"
+    ds.cache_frame_start, ds.cache_frame_end = frames
+    ds.cache_data_format = "OPENVDB"
+    ds.cache_directory = cache_dir
+
+    flow = _box("SmokeFlow", 0.5, (0, 0, 0.5))
+    fmod = flow.modifiers.new("Fluid", "FLUID")
+    fmod.fluid_type = "FLOW"
+    fs = fmod.flow_settings
+    fs.flow_type = "SMOKE"
+    fs.flow_behavior = "INFLOW"
+    return domain
+
+
+_FLUID_BAKE_SCRIPT = """
+import sys
+import bpy
+blend = sys.argv[sys.argv.index("--") + 1]
+bpy.ops.wm.open_mainfile(filepath=blend)
+domain = bpy.data.objects["SmokeDomain"]
+domain.modifiers["Fluid"].show_viewport = True
+with bpy.context.temp_override(object=domain, active_object=domain,
+                               selected_objects=[domain], selected_editable_objects=[domain]):
+    result = bpy.ops.fluid.bake_all()
+if "FINISHED" not in result:
+    sys.exit(3)
+bpy.ops.wm.save_mainfile(filepath=blend)
+"""
+
+
+def _bake_fluid_in_subprocess(blend: Path, timeout: float = 30.0) -> tuple[bool, str]:
+    """Bake the saved file's smoke domain in a separate Blender process.
+
+    Mantaflow can abort the whole process (it does in the PyPI ``bpy`` builds), so it
+    must not run in the generator's own process.
+    """
+    import subprocess
+    import sys
+
+    if bpy.app.binary_path and os.path.basename(bpy.app.binary_path).startswith("blender"):
+        cmd = [bpy.app.binary_path, "--background", "--factory-startup",
+               "--python-expr", _FLUID_BAKE_SCRIPT, "--", str(blend)]
+    else:  # Blender as a Python module: the interpreter that imported bpy
+        cmd = [sys.executable, "-c", _FLUID_BAKE_SCRIPT, "--", str(blend)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, f"baking took longer than {timeout:.0f} s"
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+        error = next((ln for ln in lines if "Error" in ln), lines[-1] if lines else "")
+        return False, f"baking failed (exit code {proc.returncode}: {error.strip()})"
+    return True, ""
+
+
+def fluid(root: Path) -> None:
+    """A Mantaflow smoke domain whose cache directory is //fluid_cache."""
+    _reset()
+    blend = root / "fluid.blend"
+    _frames(1, 2)
+    _smoke_domain("//fluid_cache", (1, 2))
+    _first_save(blend)
+
+    ok, why = _bake_fluid_in_subprocess(blend)
+    cache = root / "fluid_cache"
+    baked = _files_under(root, cache.name) if ok else []
+    if ok and baked:
+        # The baking process saved the file with the domain enabled in the viewport.
+        bpy.ops.wm.open_mainfile(filepath=str(blend))
+        note = (
+            "Mantaflow smoke domain (resolution 8, frames 1-2) baked to //fluid_cache "
+            "(cache_type ALL, OpenVDB data); the baked files are listed as baked."
+        )
+    else:
+        shutil.rmtree(cache, ignore_errors=True)
+        baked = []
+        note = (
+            "Mantaflow smoke domain (resolution 8, frames 1-2) with cache_directory "
+            f"//fluid_cache, NOT baked: {why or 'the bake wrote no files'}. No cache files "
+            "exist, so the directory Blender reports is missing. The domain's Fluid modifier "
+            "is saved disabled in the viewport (show_viewport=False) because evaluating it "
+            "makes this Blender build's Mantaflow abort the process."
+        )
+    save_fixture(blend, root, compress=True, baked=baked, notes=note)
+
+def _png(name: str, path: Path, rel: str, color: tuple[float, float, float, float]) -> bpy.types.Image:
+    """A 4x4 PNG written by Blender, its datablock pointing at it relatively."""
+    img = bpy.data.images.new(name, 4, 4)
+    img.pixels[:] = list(color) * 16
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.filepath_raw = str(path)
+    img.file_format = "PNG"
+    img.save()
+    img.filepath = rel
+    img.reload()
+    return img
+
+
+def _gn_socket(ng, name: str, socket_type: str, in_out: str = "INPUT"):
+    return ng.interface.new_socket(name, in_out=in_out, socket_type=socket_type)
+
+
+def _nested_bake_group() -> bpy.types.NodeTree:
+    """'GNNested': a group with a Bake node inside (baked through the outer modifier)."""
+    ng = _new_geometry_tree("GNNested")
+    gi, go = ng.nodes.new("NodeGroupInput"), ng.nodes.new("NodeGroupOutput")
+    bake = _new_bake_node(ng)
+    bake.name = "NestedBake"
+    ng.links.new(gi.outputs[0], bake.inputs[0])
+    ng.links.new(bake.outputs[0], go.inputs[0])
+    return ng
+
+
+def _gn_main_group(nested: bpy.types.NodeTree) -> bpy.types.NodeTree:
+    """'GNMain': ID inputs (Object, Collection, Image, Material), a simulation zone
+    and the nested group with a Bake node."""
+    ng = _new_geometry_tree("GNMain")
+    sock_obj = _gn_socket(ng, "Target Object", "NodeSocketObject")
+    sock_coll = _gn_socket(ng, "Extra Collection", "NodeSocketCollection")
+    sock_img = _gn_socket(ng, "Color Image", "NodeSocketImage")
+    sock_mat = _gn_socket(ng, "Material", "NodeSocketMaterial")
+    nodes, links = ng.nodes, ng.links
+    gi, go = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
+
+    obj_info = nodes.new("GeometryNodeObjectInfo")
+    links.new(gi.outputs[sock_obj.name], obj_info.inputs["Object"])
+    coll_info = nodes.new("GeometryNodeCollectionInfo")
+    links.new(gi.outputs[sock_coll.name], coll_info.inputs["Collection"])
+    join = nodes.new("GeometryNodeJoinGeometry")
+    # Join inputs are multi-input sockets: link in reverse order of appearance.
+    links.new(coll_info.outputs[0], join.inputs[0])
+    links.new(obj_info.outputs["Geometry"], join.inputs[0])
+    links.new(gi.outputs[0], join.inputs[0])
+
+    # Sample the image: store its colour as a point attribute.
+    tex = nodes.new("GeometryNodeImageTexture")
+    links.new(gi.outputs[sock_img.name], tex.inputs["Image"])
+    store = nodes.new("GeometryNodeStoreNamedAttribute")
+    store.data_type = "FLOAT_COLOR"
+    store.inputs["Name"].default_value = "gn_color"
+    links.new(join.outputs[0], store.inputs["Geometry"])
+    links.new(tex.outputs["Color"], store.inputs["Value"])
+
+    set_mat = nodes.new("GeometryNodeSetMaterial")
+    links.new(store.outputs[0], set_mat.inputs["Geometry"])
+    links.new(gi.outputs[sock_mat.name], set_mat.inputs["Material"])
+
+    group = nodes.new("GeometryNodeGroup")
+    group.node_tree = nested
+    links.new(set_mat.outputs[0], group.inputs[0])
+
+    # Simulation zone after the baked group: move the geometry up a little every
+    # frame.  (With a Bake node downstream of the zone, 5.0 bakes no simulation frames.)
+    sim_in = nodes.new("GeometryNodeSimulationInput")
+    sim_out = nodes.new("GeometryNodeSimulationOutput")
+    sim_in.pair_with_output(sim_out)
+    if len(sim_out.state_items) == 0:
+        sim_out.state_items.new("GEOMETRY", "Geometry")
+    links.new(group.outputs[0], sim_in.inputs[0])
+    move = nodes.new("GeometryNodeTransform")
+    links.new(sim_in.outputs["Geometry"], move.inputs["Geometry"])
+    move.inputs["Translation"].default_value = (0, 0, 0.1)
+    links.new(move.outputs[0], sim_out.inputs["Geometry"])
+    links.new(sim_out.outputs["Geometry"], go.inputs[0])
+    return ng
+
+
+def geonodes(root: Path) -> None:
+    """Geometry Nodes: simulation zone + nested Bake node baked to disk, ID inputs."""
+    _reset()
+    blend = root / "geonodes.blend"
+    _frames(1, 2)
+    _first_save(blend)
+
+    target = _box("GNTarget", 0.25, (0, 0, 2))
+    target.hide_render = True
+    coll = bpy.data.collections.new("GNCollection")  # only used through the modifier
+    coll.objects.link(bpy.data.objects.new("GNCollectionObject", _box_mesh("GNCollMesh", 0.25)))
+    gn_only = _png("gn_only", root / "textures" / "gn_only.png", "//textures/gn_only.png",
+                   (1.0, 0.5, 0.0, 1.0))
+    gn_only.use_fake_user = False
+    mat = bpy.data.materials.new("GNMaterial")
+    mat.use_nodes = True
+    mat_tex = _png("gn_material", root / "textures" / "gn_material.png",
+                   "//textures/gn_material.png", (0.0, 0.5, 1.0, 1.0))
+    tex_node = mat.node_tree.nodes.new("ShaderNodeTexImage")
+    tex_node.image = mat_tex
+    bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    mat.node_tree.links.new(tex_node.outputs["Color"], bsdf.inputs["Base Color"])
+
+    obj = _box("GNObject", 1.0)
+    mod = obj.modifiers.new("GeometryNodes", "NODES")
+    mod.node_group = _gn_main_group(_nested_bake_group())
+    inputs = {item.name: item.identifier for item in mod.node_group.interface.items_tree
+              if getattr(item, "in_out", "") == "INPUT"}
+    mod[inputs["Target Object"]] = target
+    mod[inputs["Extra Collection"]] = coll
+    mod[inputs["Color Image"]] = gn_only
+    mod[inputs["Material"]] = mat
+
+    _set_disk_bake(mod, "//gn_bake")
+    kinds = {}
+    for bake in mod.bakes:
+        node = bake.node
+        if node is not None and node.bl_idname == "GeometryNodeSimulationOutput":
+            kinds[bake.bake_id] = "simulation"
+        else:  # the Bake node inside the nested group: its own directory
+            kinds[bake.bake_id] = "bake node"
+            bake.use_custom_path = True
+            bake.directory = "//gn_bake_custom"
+            if hasattr(bake, "bake_target"):
+                bake.bake_target = "DISK"
+    _bake_gn(obj, mod)
+
+    baked = _files_under(root, "gn_bake", "gn_bake_custom")
+    sims = [bid for bid, kind in kinds.items() if kind == "simulation"]
+    notes = (
+        "Geometry Nodes modifier 'GeometryNodes' on 'GNObject' (group 'GNMain' with nested group "
+        "'GNNested'). Modifier inputs: Object 'GNTarget', Collection 'GNCollection' (not linked "
+        "to the scene), Image 'gn_only' -> textures/gn_only.png (used ONLY through the modifier "
+        "input's ID property), Material 'GNMaterial' (its node tree uses textures/gn_material.png). "
+        f"Bakes (bake_target DISK): the simulation zone (bake id {sims[0] if sims else '?'}) "
+        "under the modifier's bake_directory //gn_bake/<bake id>/{meta,blobs}/ for frames 1-2, "
+        "and the Bake node inside 'GNNested' with a custom path //gn_bake_custom/{meta,blobs}/. "
+        "The baked files are listed as baked."
+    )
+    if V < (4, 3):
+        notes += " Blender 4.2 has no bake_target (bakes are always on disk)."
+    save_fixture(blend, root, compress=True, baked=baked, notes=notes)
+
+def multires(root: Path) -> None:
+    """A Multires modifier whose displacement lives in an external .btx file."""
+    _reset()
+    blend = root / "multires.blend"
+    _first_save(blend)
+
+    obj = _box("Sculpt", 1.0)
+    obj.modifiers.new("Multires", "MULTIRES")
+    btx = root / "multires" / "sculpt_disp.btx"
+    btx.parent.mkdir(parents=True, exist_ok=True)
+    _activate(obj)
+    with _override(obj):
+        bpy.ops.object.multires_subdivide(modifier="Multires", mode="CATMULL_CLARK")
+        bpy.ops.object.multires_external_save(
+            filepath=str(btx), relative_path=True, modifier="Multires"
+        )
+    mod = obj.modifiers["Multires"]
+    ok = mod.is_external and btx.exists()
+    save_fixture(
+        blend,
+        root,
+        compress=True,
+        notes=(
+            "Multires modifier (1 level) on 'Sculpt' with its displacement saved externally "
+            "(multires_external_save) to //multires/sculpt_disp.btx; the path is stored in the "
+            "mesh's face-corner CustomData 'external' block and Blender reports it."
+            if ok
+            else "NOTE: multires_external_save did not write the .btx file on this build."
+        ),
+    )
 SCENARIOS: dict[str, Callable[[Path], None]] = {
     "caches_alembic": caches_alembic,
     "caches_usd": caches_usd,
@@ -636,4 +911,7 @@ SCENARIOS: dict[str, Callable[[Path], None]] = {
     "mesh_cache": mesh_cache,
     "ocean": ocean,
     "point_caches": point_caches,
+    "fluid": fluid,
+    "geonodes": geonodes,
+    "multires": multires,
 }
