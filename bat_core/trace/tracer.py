@@ -103,6 +103,7 @@ class Tracer:
         self.callback = callback or TraceCallback()
         self.cache = cache or BlendFileCache()
         self._aborted = False
+        self._main_real = ""
 
     def abort(self) -> None:
         """Stop the trace at the next block."""
@@ -129,7 +130,11 @@ class Tracer:
             for usage in reader(block, ctx):
                 if not usage.block_name:
                     usage.block_name = block.id_name
-                yield self._resolve(usage, ctx.blendfile)
+                self._resolve(usage, ctx.blendfile)
+                if usage.kind == "library" and os.path.realpath(usage.abspath) == self._main_real:
+                    # A library linking back into the main file: Blender ignores it too.
+                    continue
+                yield usage
 
     def _expand(self, block: Block, ctx: TraceContext) -> Iterator[Block]:
         reg = self.registry
@@ -162,7 +167,8 @@ class Tracer:
         """Yield every usage of ``blendfile`` and of the libraries it links."""
         main = Path(os.path.abspath(blendfile))
         bf = self.cache.open(main)  # errors on the main file propagate to the caller
-        done_files: set[str] = {os.path.realpath(main)}
+        self._main_real = os.path.realpath(main)
+        done_files: set[str] = {self._main_real}
         done_ids: dict[str, set[bytes]] = {}
         pending: deque[tuple[Path, set[bytes]]] = deque()
 
