@@ -109,9 +109,6 @@ class StructView:
             yield blk
             addr = blk.get(next_field, 0)
 
-    def struct_at(self, struct_: Struct, offset: int) -> StructView:
-        return StructView(self.file, struct_, offset)
-
     # --- writing -----------------------------------------------------------------
 
     def set(self, path: FieldPath, value: bytes | str | int | float) -> None:

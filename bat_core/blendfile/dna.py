@@ -13,6 +13,8 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..errors import BlendFileError
+
 FieldPath = bytes | str | int | Sequence[bytes | str | int]
 
 # Element formats of DNA's basic types (without the endian prefix).
@@ -26,7 +28,7 @@ _FORMAT_BY_SIZE = {1: "b", 2: "h", 4: "i", 8: "q"}
 _DIMS = re.compile(rb"\[(\d+)\]")
 
 
-class DNAError(ValueError):
+class DNAError(BlendFileError):
     """The DNA block is malformed or contradicts itself."""
 
 
@@ -98,7 +100,7 @@ class Struct:
         fields: list[Field] = []
         for type_idx, name_idx in self._members:
             if type_idx >= len(dna.type_names) or name_idx >= len(dna.names):
-                raise DNAError(f"struct {self.name.decode()} refers to an unknown type or name")
+                raise DNAError(dna.source, f"struct {self.name.decode()} refers to an unknown type or name")
             type_name = dna.type_names[type_idx]
             raw = dna.names[name_idx]
             dims = tuple(int(d) for d in _DIMS.findall(raw))
@@ -122,7 +124,7 @@ class Struct:
             offset += field.size
         if offset != self.size:
             raise DNAError(
-                f"struct {self.name.decode()} fields add up to {offset} bytes but the DNA says {self.size}"
+                self.dna.source, f"struct {self.name.decode()} fields add up to {offset} bytes but the DNA says {self.size}"
             )
         self._fields = fields
 
@@ -250,19 +252,21 @@ def _align4(pos: int) -> int:
 class DNA:
     """Parsed ``DNA1`` block: names, types, type sizes and structs."""
 
-    def __init__(self, data: bytes | memoryview, endian: str, pointer_size: int) -> None:
+    def __init__(self, data: bytes | memoryview, endian: str, pointer_size: int,
+                 source: str = "<DNA>") -> None:
+        self.source = source
         self.endian = endian
         self.pointer_size = pointer_size
         self.pointer_char = "Q" if pointer_size == 8 else "I"
         data = bytes(data)
         try:
             self._parse(data)
-        except (struct.error, IndexError, UnicodeDecodeError) as exc:
-            raise DNAError(f"corrupt DNA block ({exc})") from None
+        except (struct.error, IndexError, ValueError) as exc:
+            raise DNAError(self.source, f"corrupt DNA block ({exc})") from None
 
     def _expect(self, data: bytes, pos: int, tag: bytes) -> int:
         if data[pos : pos + 4] != tag:
-            raise DNAError(f"corrupt DNA block: expected {tag.decode()} at offset {pos}")
+            raise DNAError(self.source, f"corrupt DNA block: expected {tag.decode()} at offset {pos}")
         return pos + 4
 
     def _strings(self, data: bytes, pos: int, tag: bytes) -> tuple[list[bytes], int]:
@@ -270,7 +274,7 @@ class DNA:
         (count,) = struct.unpack_from(self.endian + "i", data, pos)
         pos += 4
         if count < 0 or count > len(data):
-            raise DNAError(f"corrupt DNA block: {count} entries in {tag.decode()}")
+            raise DNAError(self.source, f"corrupt DNA block: {count} entries in {tag.decode()}")
         out: list[bytes] = []
         for _ in range(count):
             end = data.index(b"\0", pos)
@@ -290,7 +294,7 @@ class DNA:
         (nstructs,) = struct.unpack_from(self.endian + "i", data, pos)
         pos += 4
         if nstructs < 0 or nstructs > len(data):
-            raise DNAError(f"corrupt DNA block: {nstructs} structs")
+            raise DNAError(self.source, f"corrupt DNA block: {nstructs} structs")
         self.structs: list[Struct] = []
         self.struct_by_type_index: dict[int, Struct] = {}
         self.struct_by_name: dict[bytes, Struct] = {}
@@ -299,7 +303,7 @@ class DNA:
             type_idx, nfields = short2.unpack_from(data, pos)
             pos += 4
             if not 0 <= type_idx < ntypes or nfields < 0:
-                raise DNAError(f"corrupt DNA block: struct {index} has type {type_idx}")
+                raise DNAError(self.source, f"corrupt DNA block: struct {index} has type {type_idx}")
             flat = struct.unpack_from(f"{self.endian}{2 * nfields}h", data, pos)
             pos += 4 * nfields
             members = list(zip(flat[0::2], flat[1::2], strict=True))

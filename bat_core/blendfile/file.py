@@ -11,9 +11,9 @@ from typing import Any
 
 from ..errors import BlendFileError, UnknownPointerError
 from . import compression
-from .block import Block
+from .block import Block, StructView
 from .compression import Compression
-from .dna import DNA, DNAError, Struct
+from .dna import DNA, Struct
 from .header import BlendHeader, parse_header
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class BlendFile:
         except compression.decompression_errors() as exc:
             self.close()
             raise BlendFileError(path, f"cannot decompress: {exc}") from None
-        except (ValueError, DNAError) as exc:
+        except ValueError as exc:
             self.close()
             raise BlendFileError(path, str(exc)) from None
         finally:
@@ -72,6 +72,7 @@ class BlendFile:
             memoryview(self.buf)[dna_block.offset : dna_block.offset + dna_block.size],
             self.header.endian,
             self.header.pointer_size,
+            str(self.path),
         )
 
     def _index_blocks(self) -> None:
@@ -128,6 +129,10 @@ class BlendFile:
                 f"{st.name.decode()} ({st.size} bytes)"
             )
         return st
+
+    def struct_at(self, struct_: Struct, offset: int) -> StructView:
+        """A view of a nested struct (what reading a struct-typed field returns)."""
+        return StructView(self, struct_, offset)
 
     def blocks_by_code(self, code: bytes) -> list[Block]:
         """Every block with this code (``b'OB'``, ``b'IM'``...), in file order."""
