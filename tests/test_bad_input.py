@@ -112,7 +112,7 @@ DAMAGE: dict[str, tuple[Callable[[Path], Path], str]] = {
     "truncated-mid-block": (truncated_mid_block, "truncated"),
     "truncated-after-header": (truncated_header, "truncated"),
     "corrupt-dna": (corrupt_dna, "corrupt DNA"),
-    "lying-dna": (lying_dna, "Scene"),
+    "lying-dna": (lying_dna, "struct Scene fields add up"),
     "block-past-end": (block_past_end, "past the end"),
     "zstd-corrupt": (bad_zstd, ""),
     "zstd-truncated": (truncated_zstd, ""),

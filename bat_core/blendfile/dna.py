@@ -245,6 +245,15 @@ def _compile(struct_: Struct, path: tuple[bytes | int, ...]) -> Callable[[Any, i
     return lambda view, base: unpack(view.buf, base + offset)
 
 
+def _name_info(raw: bytes) -> tuple[bool, int]:
+    """(is a pointer, element count) of a DNA member name like ``*mtex[18]``."""
+    count = 1
+    if b"[" in raw:
+        for d in _DIMS.findall(raw):
+            count *= int(d)
+    return raw.startswith((b"*", b"(*")), count
+
+
 def _align4(pos: int) -> int:
     return (pos + 3) & ~3
 
@@ -299,6 +308,7 @@ class DNA:
         self.struct_by_type_index: dict[int, Struct] = {}
         self.struct_by_name: dict[bytes, Struct] = {}
         short2 = struct.Struct(self.endian + "hh")
+        name_info = [_name_info(n) for n in self.names]
         for index in range(nstructs):
             type_idx, nfields = short2.unpack_from(data, pos)
             pos += 4
@@ -307,10 +317,33 @@ class DNA:
             flat = struct.unpack_from(f"{self.endian}{2 * nfields}h", data, pos)
             pos += 4 * nfields
             members = list(zip(flat[0::2], flat[1::2], strict=True))
+            self._check_size(index, type_idx, members, name_info)
             st = Struct(self, index, self.type_names[type_idx], self.type_sizes[type_idx], members)
             self.structs.append(st)
             self.struct_by_type_index[type_idx] = st
             self.struct_by_name.setdefault(st.name, st)
+
+    def _check_size(self, index: int, type_idx: int, members: list[tuple[int, int]],
+                    name_info: list[tuple[bool, int]]) -> None:
+        """Reject a DNA whose struct members do not add up to the struct's size.
+
+        Done for every struct when the file is opened, because a lying DNA would
+        otherwise go unnoticed until some field happens to be read.
+        """
+        total = 0
+        sizes = self.type_sizes
+        psize = self.pointer_size
+        try:
+            for t, n in members:
+                is_ptr, count = name_info[n]
+                total += (psize if is_ptr else sizes[t]) * count
+        except IndexError:
+            raise DNAError(self.source, f"corrupt DNA block: struct {index} refers to an unknown "
+                           "type or name") from None
+        if total != sizes[type_idx]:
+            name = self.type_names[type_idx].decode("ascii", "replace")
+            raise DNAError(self.source, f"corrupt DNA: struct {name} fields add up to {total} bytes "
+                           f"but the DNA says {sizes[type_idx]}")
 
     def struct(self, name: bytes | str) -> Struct:
         if isinstance(name, str):
