@@ -99,6 +99,20 @@ def save_fixture(
         n = sum(1 for idb in coll if idb.library is None and not getattr(idb, "is_runtime_data", False))
         if n:
             counts[code] = n
+    # Blender writes only the libraries that something is linked from directly;
+    # libraries reached only through other libraries are not stored in this file.
+    direct = set()
+    for attr in ID_CODES:
+        coll = getattr(bpy.data, attr, None)
+        if coll is None or attr == "libraries":
+            continue
+        for idb in coll:
+            if idb.library is not None and not idb.is_library_indirect:
+                direct.add(idb.library.name)
+    if direct:
+        counts["LI"] = len(direct)
+    else:
+        counts.pop("LI", None)
 
     # NB: ``packed=False`` *skips* packed files (the flag means "include packed").
     reported = sorted(set(bpy.utils.blend_paths(absolute=True, packed=False, local=False)))
