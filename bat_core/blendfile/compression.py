@@ -15,7 +15,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import Any, BinaryIO
 
 import zstandard
 
@@ -58,7 +58,7 @@ def _zstd_content_size(fh: BinaryIO, file_size: int) -> int | None:
         return None
     fh.seek(file_size - 9 - table_size)
     table = fh.read(table_size)
-    total = sum(struct.unpack_from("<I", table, i * entry + 4)[0] for i in range(nframes))
+    total: int = sum(struct.unpack_from("<I", table, i * entry + 4)[0] for i in range(nframes))
     fh.seek(0)
     return total
 
@@ -73,7 +73,7 @@ def load(fh: BinaryIO, kind: Compression, file_size: int) -> bytearray | mmap.mm
     """
     if kind is Compression.NONE:
         return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
-    reader: IO[bytes]
+    reader: Any
     expected: int | None = None
     if kind is Compression.ZSTD:
         expected = _zstd_content_size(fh, file_size)

@@ -28,7 +28,7 @@ def block_stats(bf: BlendFile) -> dict[str, Any]:
         sizes[name].append(blk.size)
         codes_by_type[name][code] += 1
         codes[code] += 1
-    types = []
+    types: list[dict[str, Any]] = []
     for name, lst in sizes.items():
         total = sum(lst)
         types.append({
@@ -79,7 +79,7 @@ def referrers(bf: BlendFile, target: Block) -> list[Block]:
     cache: dict[int, list[int]] = {}
     found = []
     for blk in bf.blocks:
-        if blk is target or blk.sdna_index == 0 and blk.code == b"DATA":
+        if blk is target or (blk.sdna_index == 0 and blk.code == b"DATA"):
             continue
         st = blk.dna_type
         offsets = _pointer_offsets(st, cache)

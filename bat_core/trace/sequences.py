@@ -36,7 +36,7 @@ def expand_frames(path: Path) -> list[Path]:
     """``frame_0001.png`` -> every ``frame_<digits>.png`` beside it; ``#`` runs count too."""
     name = path.name
     if "#" in name:
-        regex = re.sub(r"#+", lambda m: r"\d{%d,}" % len(m.group()), re.escape(name).replace(r"\#", "#"))
+        regex = re.sub(r"#+", lambda m: rf"\d{{{len(m.group())},}}", re.escape(name).replace(r"\#", "#"))
         return _match(path.parent, re.compile(regex))
     m = _LAST_DIGITS.search(name)
     if m is None:

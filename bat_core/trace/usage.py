@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..blendfile import StructView
@@ -38,9 +39,9 @@ class BlockUsage:
     dir_only: bool = False
 
     # Filled in by the tracer.
-    blendfile: Path = field(default=Path())
-    abspath: Path = field(default=Path())
-    files: list[Path] = field(default_factory=list)
+    blendfile: Path = dataclasses.field(default=Path())
+    abspath: Path = dataclasses.field(default=Path())
+    files: list[Path] = dataclasses.field(default_factory=list)
 
     @property
     def exists(self) -> bool:
