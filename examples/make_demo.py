@@ -27,7 +27,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "blendfiles"))
 
 import bpy  # noqa: E402
-
 from fixturelib import save_fixture  # noqa: E402
 from gen_assets import (  # noqa: E402
     add_image_node,

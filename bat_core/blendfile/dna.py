@@ -124,7 +124,8 @@ class Struct:
             offset += field.size
         if offset != self.size:
             raise DNAError(
-                self.dna.source, f"struct {self.name.decode()} fields add up to {offset} bytes but the DNA says {self.size}"
+                self.dna.source,
+                f"struct {self.name.decode()} fields add up to {offset} bytes but the DNA says {self.size}",
             )
         self._fields = fields
 

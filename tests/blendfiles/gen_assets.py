@@ -12,16 +12,14 @@ absolute or foreign one.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import struct
 import wave
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import bpy
-
 from fixturelib import reset, save_fixture
 
 V5 = bpy.app.version >= (5, 0, 0)
@@ -95,7 +93,8 @@ def make_movie(path: Path, frames: int = 3) -> Path:
     r.fps = 24
     scene.frame_start, scene.frame_end = 1, frames
     strip = _strips(scene.sequence_editor_create()).new_effect(
-        name="Color", type="COLOR", channel=1, frame_start=1, **({"length": frames} if V5 else {"frame_end": frames + 1})
+        name="Color", type="COLOR", channel=1, frame_start=1,
+        **({"length": frames} if V5 else {"frame_end": frames + 1}),
     )
     strip.color = (0.2, 0.4, 0.8)
     ims = r.image_settings
@@ -407,7 +406,7 @@ def libraries(root: Path) -> None:
     try:
         [a_coll] = link_from(cyc_a, collections=["CycAColl"]).collections
         instance_collection(scene, a_coll, "CycAInstance", (2, 0, 0))
-    except Exception as exc:  # noqa: BLE001 - record, don't fail the whole scenario
+    except Exception as exc:
         cycle_note = f" cycle_b could not link cycle_a: {exc}."
     save_fixture(cyc_b, root, compress=True, notes="Links back to cycle_a.blend, which links this file." + cycle_note)
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import bpy
-
 from fixturelib import reset, save_fixture
 
 V = bpy.app.version
@@ -326,7 +325,8 @@ def _make_real_vdbs(tmp_root: Path, frames: int = 3) -> list[Path]:
     _first_save(tmp_root / "vdb_source.blend")
     obj = _box("VolumeSource", 1.0)
     ng = _new_geometry_tree("MakeVolume")
-    gi, go = ng.nodes.new("NodeGroupInput"), ng.nodes.new("NodeGroupOutput")
+    ng.nodes.new("NodeGroupInput")
+    go = ng.nodes.new("NodeGroupOutput")
     cube = ng.nodes.new("GeometryNodeVolumeCube")  # a dense 4x4x4 "density" grid
     for axis in "XYZ":
         cube.inputs["Resolution " + axis].default_value = 4
@@ -364,7 +364,7 @@ def volumes(root: Path) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
         if len(real) >= 3:
             shutil.copyfile(real[-1], single)
-            for src, target in zip(real, seq):
+            for src, target in zip(real, seq, strict=False):
                 shutil.copyfile(src, target)
             origin = "real OpenVDB files (a 4x4x4 Volume Cube, baked by a throw-away Geometry Nodes Bake node)"
         else:
@@ -454,7 +454,7 @@ def mesh_cache(root: Path) -> None:
     deps = bpy.context.evaluated_depsgraph_get()
     for ob in (pc2_obj, mdd_obj):
         ev = ob.evaluated_get(deps)
-        moved = any((a.co - b.co).length > 1e-4 for a, b in zip(ev.data.vertices, ob.data.vertices))
+        moved = any((a.co - b.co).length > 1e-4 for a, b in zip(ev.data.vertices, ob.data.vertices, strict=True))
         if not moved:
             print(f"gen_caches: warning: Mesh Cache on {ob.name} did not deform the mesh")
     bpy.context.scene.frame_set(1)
@@ -564,7 +564,7 @@ def point_caches(root: Path) -> None:
     surface.frame_end = end
     _disk_cache(surface.point_cache, "PaintCache", end)
     brush = _box("Brush", 0.5, (0, 3, 0))
-    bmod = brush.modifiers.new("DynamicPaint", "DYNAMIC_PAINT")
+    brush.modifiers.new("DynamicPaint", "DYNAMIC_PAINT")
     _activate(brush)
     with _override(brush):
         bpy.ops.dpaint.type_toggle(type="BRUSH")
@@ -590,7 +590,7 @@ def point_caches(root: Path) -> None:
     # here copies of the particle bake renamed to '<name>_<frame>_<index>.bphys'.
     ext_dir = root / "external_cache"
     ext_dir.mkdir()
-    hex_name = "Emitter".encode().hex().upper()  # unnamed cache: hex of the object name
+    hex_name = b"Emitter".hex().upper()  # unnamed cache: hex of the object name
     for src in sorted(cache_dir.glob(f"{hex_name}_*_00.bphys")):
         frame = src.name.split("_")[1]
         shutil.copyfile(src, ext_dir / f"ExtParticles_{frame}_00.bphys")

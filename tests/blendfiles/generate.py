@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"=== {name} -> {root}", flush=True)
         try:
             scenarios[name](root)
-        except Exception:  # noqa: BLE001 - report every scenario, fail at the end
+        except Exception:
             traceback.print_exc()
             failed.append(name)
             print(f"=== {name} FAILED", flush=True)
