@@ -89,3 +89,25 @@ def test_programmatic_expander_called_for_library_ids() -> None:
     plugin = CountingExpander()
     list(trace(BLENDFILES / "v50" / "libraries" / "shots" / "shot.blend", plugins=[plugin]))
     assert b"GRCharColl" in plugin.expanded
+
+
+def test_trace_streams_first_usage_before_reading_everything() -> None:
+    """The first usage comes out before the remaining ID blocks are even looked at."""
+    seen: list[bytes] = []
+
+    def spy(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
+        seen.append(block.id_name)
+        yield BlockUsage(block, None, BlendPath(b"//spy"), "spy")
+
+    class Spy:
+        @bat_core.hookimpl
+        def register_block_readers(self, register: Any) -> None:
+            for code in (b"SC", b"OB", b"ME", b"MA", b"IM"):
+                register(code, spy)
+
+    gen = trace(BLENDFILES / "v50" / "images" / "images.blend", plugins=[Spy()])
+    first = next(gen)
+    assert first.kind == "spy" and seen == [first.block_name]
+    rest = list(gen)
+    assert len(seen) > 5
+    assert sum(1 for u in rest if u.kind == "image") >= 5
