@@ -55,11 +55,10 @@ def dir_glob(ctx: TraceContext, path: BlendPath, pattern: str) -> str:
 def hex_id_name(id_name: bytes) -> str:
     """The file prefix of an unnamed cache: the ID name without its code, in hex.
 
-    Blender prints each byte as ``%02X`` of ``uint(char)``; ``char`` is signed on
-    the common platforms, so non-ASCII bytes come out sign-extended
-    (``0xC3`` -> ``FFFFFFC3``).
+    One ``%02X`` per byte (Blender builds with unsigned ``char``, so a UTF-8 name
+    like ``Émi`` gives ``C3896D69``).
     """
-    return "".join(f"{b:02X}" if b < 0x80 else f"FFFFFF{b:02X}" for b in id_name[2:])
+    return id_name[2:].hex().upper()
 
 
 def point_cache_usage(cache: StructView, ctx: TraceContext, ext: str = PTCACHE_EXT) -> Iterator[BlockUsage]:
