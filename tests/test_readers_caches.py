@@ -231,3 +231,24 @@ def test_mesh_cache_and_multires_fields(version: str) -> None:
     (usage,) = _usages(fx.blend)
     assert usage.block_name == b"MESculptMesh" and usage.block.dna_type.name == b"CustomDataExternal"
     assert usage.field == b"filename" and usage.asset_path == b"//multires/sculpt_disp.btx"
+
+
+EXTRA = Path(__file__).parent / "data" / "caches_extra"  # made by tests/data/gen_caches_extra.py
+
+
+def test_every_modifier_of_an_object_and_linked_caches() -> None:
+    """Several modifiers on one object; caches of linked objects live next to the library."""
+    found = {(u.block_name, u.kind): _rel(u.files, EXTRA) for u in _usages(EXTRA / "main.blend")}
+    frames = ("000001", "000002")
+    assert found == {
+        (b"LIlib.blend", "library"): ["libs/lib.blend"],
+        # Local object: Mesh Cache, then Cloth with a named disk cache.
+        (b"OBLocal", "mesh-cache"): ["cache/local.pc2"],
+        (b"OBLocal", "point-cache"): [f"blendcache_main/LocalCloth_{f}_00.bphys" for f in frames],
+        # Linked object: Cloth (unnamed cache: hex of "Flag"), then Mesh Cache.
+        (b"OBFlag", "point-cache"): [f"libs/blendcache_lib/466C6167_{f}_00.bphys" for f in frames],
+        (b"OBFlag", "mesh-cache"): ["libs/cache/flag.pc2"],
+        # Linked object with a non-ASCII name: hex of its UTF-8 bytes.
+        ("OBÉmi".encode(), "point-cache"): [f"libs/blendcache_lib/C3896D69_{f}_00.bphys"
+                                            for f in ("000000", *frames)],
+    }

@@ -46,11 +46,24 @@ NODES_MODIFIER_BAKE_TARGET_PACKED = 1
 OCEAN_FILES = "*_[-0-9][0-9][0-9][0-9]*.exr"
 
 
+def iter_modifiers(ob: Block) -> Iterator[Block]:
+    """The blocks of ``Object.modifiers``; their links are in the nested ``modifier``."""
+    if not ob.has(b"modifiers"):
+        return
+    addr = ob.get((b"modifiers", b"first"))
+    seen: set[int] = set()
+    while addr and addr not in seen:
+        seen.add(addr)
+        modifier = ob.file.dereference(addr)
+        if modifier is None:
+            return
+        yield modifier
+        addr = modifier.get((b"modifier", b"next"), 0)
+
+
 def read_object(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
     """Dispatch every modifier of an object to the readers of its struct."""
-    if not block.has(b"modifiers"):
-        return
-    for modifier in block.iter_listbase(b"modifiers"):
+    for modifier in iter_modifiers(block):
         if modifier.sdna_index:
             yield from ctx.read(modifier)
 
