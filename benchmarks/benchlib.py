@@ -1,0 +1,126 @@
+"""Helpers shared by the benchmark scripts: scene discovery, timing, baselines, output.
+
+Nothing here imports ``bat_core``, so BAT's own interpreter can import it too.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import statistics
+import struct
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_SEEKABLE_MAGIC = 0x8F92EAB1
+
+
+def default_files() -> list[Path]:
+    """``shot.blend`` and ``shot-zstd.blend`` of every scene built under ``work/``."""
+    files: list[Path] = []
+    for scene in sorted(p.parent for p in WORK.glob("*/scene.json")):
+        files += [f for f in (scene / "shot.blend", scene / "shot-zstd.blend") if f.is_file()]
+    return files
+
+
+def resolve_files(args: Iterable[str]) -> list[Path]:
+    files = [Path(a).resolve() for a in args] or default_files()
+    if not files:
+        raise SystemExit(f"no benchmark scene in {WORK}: run benchmarks/run.py or make_scene.py first")
+    for f in files:
+        if not f.is_file():
+            raise SystemExit(f"{f}: no such file")
+    return files
+
+
+def label(path: Path) -> str:
+    """``4.2.0/shot-zstd.blend`` for a scene file, else the path."""
+    try:
+        return path.relative_to(WORK).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def is_zstd(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) == ZSTD_MAGIC
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """(seconds, result) of one call, with the garbage collector run beforehand."""
+    gc.collect()
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def median(times: list[float]) -> float:
+    return statistics.median(times) if times else float("nan")
+
+
+def read_file(path: Path) -> bytes:
+    """Baseline: just the file's bytes."""
+    return path.read_bytes()
+
+
+def read_and_decompress(path: Path) -> bytes | bytearray:
+    """Baseline: the file's bytes, zstd-decompressed when compressed.
+
+    The fastest plain way found with ``zstandard``: one ``stream_reader`` across
+    all frames, read into a buffer pre-sized from Blender's seek table.
+    """
+    import zstandard
+
+    data = path.read_bytes()
+    if not data.startswith(ZSTD_MAGIC):
+        return data
+    total = _seek_table_total(data)
+    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
+    if total is None:
+        return reader.readall()
+    buf = bytearray(total)
+    view = memoryview(buf)
+    got = 0
+    while got < total:
+        n = reader.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    view.release()
+    return buf
+
+
+def _seek_table_total(data: bytes) -> int | None:
+    """Uncompressed size from the zstd seekable-format footer, if there is one."""
+    if len(data) < 9:
+        return None
+    nframes, descriptor, magic = struct.unpack_from("<IBI", data, len(data) - 9)
+    if magic != _SEEKABLE_MAGIC:
+        return None
+    entry = 12 if descriptor & 0x80 else 8
+    start = len(data) - 9 - nframes * entry
+    return sum(struct.unpack_from("<I", data, start + i * entry + 4)[0] for i in range(nframes))
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds * 1000:8.1f} ms" if seconds < 10 else f"{seconds:8.2f} s "
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """A plain left-aligned text table."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def write_json(path: Path | None, data: Any) -> None:
+    if path is not None:
+        path.write_text(json.dumps(data, indent=1) + "\n")
