@@ -14,11 +14,12 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import benchlib as bl
 
 
-def bench_file(path: Path, runs: int) -> dict[str, object]:
+def bench_file(path: Path, runs: int) -> dict[str, Any]:
     """Median seconds of the baselines and of ``open_blend`` on one file."""
     from bat_core.blendfile import open_blend
 
