@@ -17,14 +17,17 @@ from bat_core.trace import BlockUsage, TraceContext
 
 from .common import first_field
 
-#: Where Blender has kept the external layer, newest first.
-_CUSTOMDATA_FIELDS = ((b"corner_data", b"ldata"), (b"face_data", b"fdata"))
+#: Where Blender has kept the external layer: the on-disk name first (it is the
+#: common case and costs no failed look-up), then the in-memory one.
+_CUSTOMDATA_FIELDS = ((b"ldata", b"corner_data"), (b"fdata", b"face_data"))
 
 
 def read_mesh(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
     for names in _CUSTOMDATA_FIELDS:
         field = first_field(block, names)
         if field is None:
+            continue
+        if not block.get((field, b"external"), 0):
             continue
         external = block.get_pointer((field, b"external"), None)
         if external is None:
