@@ -10,8 +10,11 @@ Blender names the files itself (``ptcache_path``/``ptcache_filepath`` in
   two-letter code) in upper-case hex, and the index is the cache's stack index.
 
 An external cache (``PTCACHE_EXTERNAL``) reads ``PointCache.path`` instead and is
-always named after the cache (``<name>_<frame>_<index>.bphys``, or
-``<name>_<frame>.bphys`` when the index is negative).
+always named after the cache, even an unnamed one (``<name>_<frame>_<index>.bphys``,
+or ``<name>_<frame>.bphys`` when the index is negative).
+
+Not modelled: ``PTCACHE_IGNORE_LIBPATH`` on a linked object's cache makes Blender
+use the *main* file's ``blendcache_`` directory; bat looks next to the library.
 
 Every owner (particle system, cloth, soft body, dynamic paint surface, 2.7x
 smoke) goes through :func:`point_cache_usages`.  Rigid body world caches are not
@@ -83,8 +86,6 @@ def point_cache_usage(cache: StructView, ctx: TraceContext, ext: str = PTCACHE_E
         # A negative index is assigned on first write; match whatever it became.
         suffix = f"_{_FRAME_GLOB}_{index:02d}{ext}" if index >= 0 else f"_{_FRAME_GLOB}_*{ext}"
         field = None
-    if not prefix:
-        return
     yield BlockUsage(cache, field, path, "point-cache", is_sequence=True, is_directory=True,
                      pattern=dir_glob(ctx, path, prefix + suffix))
 
