@@ -95,19 +95,26 @@ class StructView:
                 if blk is not None:
                     yield blk
 
-    def iter_listbase(self, path: FieldPath, next_field: bytes = b"next") -> Iterator[Block]:
-        """Blocks of a ``ListBase`` field, following each item's ``next`` pointer."""
+    def iter_listbase(self, path: FieldPath) -> Iterator[Block]:
+        """Blocks of a ``ListBase`` field, following each item's ``next`` pointer.
+
+        Blender requires list items to start with their ``next`` pointer, but it is
+        often inside a nested struct (``ModifierData modifier``), so it is read at
+        offset 0 of each item rather than by name.
+        """
         listbase = self.get(path)
         addr = listbase.get(b"first")
         seen: set[int] = set()
-        deref = self.file.dereference
+        bf = self.file
+        unpack = struct.Struct(bf.header.pointer_format).unpack_from
+        deref = bf.dereference
         while addr and addr not in seen:
             seen.add(addr)
             blk = deref(addr)
             if blk is None:
                 return
             yield blk
-            addr = blk.get(next_field, 0)
+            addr = unpack(bf.buf, blk.offset)[0] if blk.size >= bf.header.pointer_size else 0
 
     # --- writing -----------------------------------------------------------------
 

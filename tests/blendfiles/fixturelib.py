@@ -122,9 +122,18 @@ def save_fixture(
     stored = sorted(set(bpy.utils.blend_paths(absolute=False, packed=False, local=False)))
     existing: set[str] = set()
     missing: set[str] = set()
+    blend_dir = os.path.normpath(str(blend.parent))
     for path in reported:
+        if not path or os.path.normpath(path) == blend_dir:
+            # An empty path field (e.g. a disk cache's unused external path) is
+            # reported as the blend file's own directory: not a dependency.
+            continue
         rel = _rel(path, root)
-        files = [_rel(f, root) for f in _expand(path)]
+        if os.path.isdir(path):
+            # A directory (bake or cache directory) stands for the files in it.
+            files = sorted(_rel(os.path.join(d, f), root) for d, _, fs in os.walk(path) for f in fs)
+        else:
+            files = [_rel(f, root) for f in _expand(path)]
         if sequences and rel in sequences:
             files = sorted(set(files) | set(sequences[rel]))
         if files:
