@@ -12,9 +12,9 @@ from typing import Any
 
 from bat_core import hookimpl
 
-from . import caches, customdata, expand, images, libraries, modifiers, pointcache
+from . import caches, customdata, expand, images, libraries, media, modifiers, mtex, nodes, pointcache, sequencer
 
-_MODULES = [images, libraries, caches, modifiers, pointcache, customdata]
+_MODULES = [images, libraries, caches, modifiers, pointcache, customdata, media, sequencer, nodes, mtex]
 
 # Codes of every ID type Blender writes; the generic expander serves them all.
 ID_CODES = [b"AC", b"AR", b"BR", b"CA", b"CF", b"CU", b"CV", b"GD", b"GP", b"GR", b"IM", b"IP",

@@ -1,0 +1,72 @@
+"""Sounds, movie clips, vector fonts and texts saved to files.
+
+Each is an ID with a single stored path.  Packed sounds and fonts, the built-in
+font and texts that live only inside the blend file are not dependencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from bat_core.blendfile import Block, StructView
+from bat_core.bpathlib import BlendPath
+from bat_core.trace import BlockUsage, TraceContext
+
+from .common import first_field, is_packed, path_field
+
+# MovieClip.source (DNA_movieclip_types.h).
+MCLIP_SRC_SEQUENCE, MCLIP_SRC_MOVIE = 1, 2
+# Text.flags (DNA_text_types.h): the text was never saved to (or loaded from) a file.
+TXT_ISMEM = 1 << 2
+# The name Blender gives its own font (BKE_vfont_is_builtin).
+BUILTIN_FONT = b"<builtin>"
+
+
+def c_string(view: StructView, field: bytes) -> bytes:
+    """The text of a ``char *`` field: a separate data block, NUL-terminated."""
+    blk = view.get_pointer(field, None)
+    if blk is None:
+        return b""
+    return blk.raw_data().split(b"\0", 1)[0]
+
+
+def read_sound(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
+    if is_packed(block):
+        return
+    found = path_field(block)
+    if found is not None:
+        yield BlockUsage(block, found[0], found[1], "sound")
+
+
+def read_movieclip(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
+    found = path_field(block)
+    if found is None:
+        return
+    sequence = block.get(b"source", MCLIP_SRC_MOVIE) == MCLIP_SRC_SEQUENCE
+    yield BlockUsage(block, found[0], found[1], "movieclip", is_sequence=sequence)
+
+
+def read_vfont(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
+    if is_packed(block):
+        return
+    found = path_field(block)
+    if found is not None and found[1] != BUILTIN_FONT:
+        yield BlockUsage(block, found[0], found[1], "font")
+
+
+def read_text(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
+    """Texts keep their path in a ``char *`` (``field`` names that pointer field).
+
+    Texts written only inside the blend file have no path or the ISMEM flag.
+    """
+    if block.get(b"flags", 0) & TXT_ISMEM:
+        return
+    field = first_field(block, (b"filepath", b"name"))
+    if field is None or not block.dna_type.field(field).is_pointer:
+        return
+    path = c_string(block, field)
+    if path:
+        yield BlockUsage(block, field, BlendPath(path), "text")
+
+
+READERS = {b"SO": read_sound, b"MC": read_movieclip, b"VF": read_vfont, b"TX": read_text}
