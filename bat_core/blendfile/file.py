@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import mmap
 import os
@@ -17,6 +18,25 @@ from .dna import DNA, Struct
 from .header import BlendHeader, parse_header
 
 log = logging.getLogger(__name__)
+
+
+#: Parsed DNAs by (DNA block bytes, endianness, pointer size).  Files saved by the same
+#: Blender version carry byte-identical DNA, so a shot and its libraries share one
+#: parsed DNA: its struct layouts and compiled field readers are worked out once.
+_DNA_CACHE: dict[tuple[bytes, str, int], DNA] = {}
+_DNA_CACHE_SIZE = 16
+
+
+def _shared_dna(data: bytes, endian: str, pointer_size: int, source: str) -> DNA:
+    """The parsed DNA for these bytes, parsed (and validated) only the first time."""
+    key = (data, endian, pointer_size)
+    dna = _DNA_CACHE.get(key)
+    if dna is None:
+        dna = DNA(data, endian, pointer_size, source)
+        if len(_DNA_CACHE) >= _DNA_CACHE_SIZE:
+            _DNA_CACHE.pop(next(iter(_DNA_CACHE)), None)
+        _DNA_CACHE[key] = dna
+    return dna
 
 
 class BlendFile:
@@ -68,8 +88,8 @@ class BlendFile:
         if not dna_blocks:
             raise BlendFileError(self.path, "no DNA1 block: corrupt or truncated blend file")
         dna_block = dna_blocks[-1]
-        self.dna = DNA(
-            memoryview(self.buf)[dna_block.offset : dna_block.offset + dna_block.size],
+        self.dna = _shared_dna(
+            bytes(self.buf[dna_block.offset : dna_block.offset + dna_block.size]),
             self.header.endian,
             self.header.pointer_size,
             str(self.path),
@@ -81,35 +101,43 @@ class BlendFile:
         layout = self.header.block_header_struct
         unpack = layout.unpack_from
         hsize = layout.size
+        last = end - hsize  # the last position a block header can start at
         large = self.header.format_version == 1
         pos = self.header.size
         blocks: list[Block] = []
         append = blocks.append
         by_addr: dict[int, Block] = {}
         codes: dict[bytes, bytes] = {}
-        while True:
-            if pos + hsize > end:
-                raise BlendFileError(self.path, f"truncated: file ends at byte {end} inside a block header")
-            if large:
-                raw_code, sdna, old, length, count = unpack(buf, pos)
-            else:
-                raw_code, length, old, sdna, count = unpack(buf, pos)
-            data = pos + hsize
-            code = codes.get(raw_code)
-            if code is None:
-                code = codes[raw_code] = raw_code.rstrip(b"\0")
-            if code == b"ENDB":
-                break
-            if length < 0 or data + length > end:
-                raise BlendFileError(
-                    self.path,
-                    f"truncated or corrupt: block {code!r} at byte {pos} claims {length} bytes, "
-                    f"past the end of the file ({end} bytes)",
-                )
-            blk = Block(self, code, sdna, old, length, count, data)
-            append(blk)
-            by_addr[old] = blk
-            pos = data + length
+        # A big file has hundreds of thousands of blocks: with the cyclic garbage
+        # collector running, it would scan the growing index again and again.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            while True:
+                if pos > last:
+                    raise BlendFileError(self.path, f"truncated: file ends at byte {end} inside a block header")
+                if large:
+                    raw_code, sdna, old, length, count = unpack(buf, pos)
+                else:
+                    raw_code, length, old, sdna, count = unpack(buf, pos)
+                code = codes.get(raw_code)
+                if code is None:
+                    code = codes[raw_code] = raw_code.rstrip(b"\0")
+                    if code == b"ENDB":
+                        break
+                data = pos + hsize
+                if length < 0 or data + length > end:
+                    raise BlendFileError(
+                        self.path,
+                        f"truncated or corrupt: block {code!r} at byte {pos} claims {length} bytes, "
+                        f"past the end of the file ({end} bytes)",
+                    )
+                pos = data + length
+                by_addr[old] = blk = Block(self, code, sdna, old, length, count, data)
+                append(blk)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         self.blocks = blocks
         self.block_by_addr = by_addr
 
