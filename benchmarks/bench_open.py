@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import benchlib as bl
+from bench_trace import forget_parsed_dna
 
 
 def bench_file(path: Path, runs: int) -> dict[str, Any]:
@@ -24,6 +25,7 @@ def bench_file(path: Path, runs: int) -> dict[str, Any]:
     from bat_core.blendfile import open_blend
 
     def open_close() -> tuple[int, int]:
+        forget_parsed_dna()
         bf = open_blend(path)
         try:
             return len(bf.blocks), len(bf.dna.structs)

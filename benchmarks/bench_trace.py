@@ -34,10 +34,20 @@ TARGET_OVER_BASELINE = 3.0
 DEFAULT_BAT_PYTHON = os.environ.get("BAT_BENCH_BAT123_PYTHON", "/opt/bat123/bin/python")
 
 
+def forget_parsed_dna() -> None:
+    """Drop bat's process-wide cache of parsed DNAs, so each run starts as a new process would."""
+    from bat_core.blendfile import file
+
+    cache = getattr(file, "_DNA_CACHE", None)
+    if cache is not None:
+        cache.clear()
+
+
 def run_bat(path: Path) -> set[str]:
-    """Every dependency file ``bat`` finds for ``path``."""
+    """Every dependency file ``bat`` finds for ``path``, as a fresh ``bat list`` process would."""
     from bat_core.trace import trace
 
+    forget_parsed_dna()
     files: set[str] = set()
     for usage in trace(path):
         files.update(map(str, usage.files))
