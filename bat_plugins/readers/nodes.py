@@ -43,7 +43,7 @@ def read_embedded_tree(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
 
 def _external(storage: StructView, external_mode: int, kind: str) -> Iterator[BlockUsage]:
     """The ``filepath`` of a node in external mode (internal ones use a Text ID)."""
-    if storage.get(b"mode", None) != external_mode:
+    if storage.get(b"mode", external_mode) != external_mode:
         return
     path = storage.get(b"filepath", b"")
     if path:
