@@ -84,10 +84,10 @@ class BlendFile:
         self.buf = compression.load(fh, self.compression, size)
         self.header: BlendHeader = parse_header(bytes(self.buf[:17]))
         self._index_blocks()
-        dna_blocks = [b for b in self.blocks if b.code == b"DNA1"]
-        if not dna_blocks:
+        # The last DNA1 block counts; Blender writes it at the end of the file.
+        dna_block = next((b for b in reversed(self.blocks) if b.code == b"DNA1"), None)
+        if dna_block is None:
             raise BlendFileError(self.path, "no DNA1 block: corrupt or truncated blend file")
-        dna_block = dna_blocks[-1]
         self.dna = _shared_dna(
             bytes(self.buf[dna_block.offset : dna_block.offset + dna_block.size]),
             self.header.endian,
