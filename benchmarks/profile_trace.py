@@ -79,6 +79,54 @@ def phases(path: Path) -> str:
     return "\n".join(lines)
 
 
+def per_file(path: Path) -> str:
+    """Time spent opening and walking each blend file, in trace order."""
+    from bench_trace import forget_parsed_dna
+
+    from bat_core.blendfile import file
+    from bat_core.progress import TraceCallback
+    from bat_core.trace import trace
+
+    events: list[tuple[float, str, Path]] = []  # (time, "open" | "opened" | "walk", file)
+
+    class Clock(TraceCallback):
+        def trace_blendfile(self, path: Path) -> None:
+            events.append((time.perf_counter(), "walk", path))
+
+    orig = file.BlendFile.__init__
+
+    def timed_init(self: Any, p: Any, *args: Any, **kwargs: Any) -> None:
+        events.append((time.perf_counter(), "open", Path(p)))
+        orig(self, p, *args, **kwargs)
+        events.append((time.perf_counter(), "opened", Path(p)))
+
+    forget_parsed_dna()
+    file.BlendFile.__init__ = timed_init  # type: ignore[method-assign]
+    try:
+        t0 = time.perf_counter()
+        for _ in trace(path, callback=Clock()):
+            pass
+        t_end = time.perf_counter()
+    finally:
+        file.BlendFile.__init__ = orig  # type: ignore[method-assign]
+    opens: dict[Path, float] = {}
+    walks: dict[Path, float] = {}
+    started = 0.0
+    for i, (t, kind, p) in enumerate(events):
+        if kind == "open":
+            started = t
+        elif kind == "opened":
+            opens[p] = opens.get(p, 0.0) + t - started
+        else:
+            nxt = next((e[0] for e in events[i + 1:] if e[1] == "open"), t_end)
+            walks[p] = walks.get(p, 0.0) + nxt - t
+    lines = [f"per blend file (total {1000 * (t_end - t0):.1f} ms): open + walk"]
+    for p in walks:
+        name = p.name if p.name != path.name else f"{p.name} (main)"
+        lines.append(f"  {name:<24} {1000 * opens.get(p, 0.0):7.1f} ms + {1000 * walks[p]:7.1f} ms")
+    return "\n".join(lines)
+
+
 def profile(fn: Callable[[], Any], sort: str, top: int) -> str:
     prof = cProfile.Profile()
     prof.runcall(fn)
@@ -97,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable(logging.WARNING)
     path = bl.resolve_files([args.file] if args.file else [])[0]
     print(phases(path))
+    print()
+    print(per_file(path))
     print()
     print(profile(lambda: run_bat(path), args.sort, args.top))
     return 0

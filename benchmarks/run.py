@@ -1,0 +1,134 @@
+"""Build the benchmark scenes if missing, then run both benchmarks and summarise.
+
+    /opt/batdev/bin/python benchmarks/run.py [--blender-python PY ...] [--runs 5] [--rebuild]
+
+Scenes are built by ``make_scene.py`` under each Blender Python given with
+``--blender-python`` (repeatable), else those listed in ``$BAT_BENCH_BLENDER_PYTHON``
+(separated by ``os.pathsep``), else ``/opt/bpy42/bin/python`` and
+``/opt/bpy50/bin/python`` where they exist.  A scene is rebuilt when it is
+missing, was built with other scale options, or with ``--rebuild``.  The
+benchmarks run under this interpreter, which must have ``bat`` installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import benchlib as bl
+
+DEFAULT_BLENDER_PYTHONS = ["/opt/bpy42/bin/python", "/opt/bpy50/bin/python"]
+SCALE_OPTIONS = ["objects", "materials", "images", "libraries"]
+
+
+def blender_pythons(given: list[str] | None) -> list[str]:
+    if given:
+        return given
+    env = os.environ.get("BAT_BENCH_BLENDER_PYTHON")
+    if env:
+        return [p for p in env.split(os.pathsep) if p]
+    found = [p for p in DEFAULT_BLENDER_PYTHONS if Path(p).is_file()]
+    if not found:
+        raise SystemExit("no Blender Python found: pass --blender-python or set BAT_BENCH_BLENDER_PYTHON")
+    return found
+
+
+def blender_version(python: str) -> str:
+    out = subprocess.run([python, "-c", "import bpy; print(bpy.app.version_string)"],
+                         check=True, capture_output=True, text=True).stdout
+    return out.strip().splitlines()[-1].split(" ")[0]
+
+
+def ensure_scene(python: str, scale: dict[str, int], rebuild: bool) -> Path:
+    """The scene directory for this Blender, built first when needed."""
+    version = blender_version(python)
+    scene = bl.WORK / version
+    record = scene / "scene.json"
+    if record.is_file() and not rebuild:
+        options = json.loads(record.read_text())["options"]
+        if all(options.get(k) == v for k, v in scale.items()):
+            print(f"Blender {version}: using {scene}")
+            return scene
+    print(f"Blender {version}: building the scene in {scene} ...", flush=True)
+    bl.WORK.mkdir(parents=True, exist_ok=True)
+    log = bl.WORK / f"make_scene-{version}.log"
+    cmd = [python, str(bl.HERE / "make_scene.py")]
+    for key, value in scale.items():
+        cmd += [f"--{key}", str(value)]
+    with open(log, "w") as fh:
+        done = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    if done.returncode:
+        raise SystemExit(f"make_scene.py failed (exit {done.returncode}); see {log}")
+    print("  " + log.read_text().strip().splitlines()[-1])
+    return scene
+
+
+def run_bench(script: str, files: list[Path], runs: int, extra: list[str]) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "results.json"
+        cmd = [sys.executable, str(bl.HERE / script), *map(str, files), "--runs", str(runs),
+               "--json", str(out), *extra]
+        subprocess.run(cmd, check=True)
+        results: list[dict[str, Any]] = json.loads(out.read_text())
+        return results
+
+
+def summary(opened: list[dict[str, Any]], traced: list[dict[str, Any]]) -> str:
+    by_file: dict[str, dict[str, Any]] = {}
+    for r in opened:
+        by_file.setdefault(r["file"], {})["open"] = r
+    for r in traced:
+        by_file.setdefault(r["file"], {})["trace"] = r
+    rows = []
+    for name, r in by_file.items():
+        o, t = r.get("open"), r.get("trace")
+        rows.append([
+            name,
+            f"{o['open_over_baseline']:.1f}x" if o else "-",
+            f"{t['bat_s'] * 1000:.0f} ms" if t else "-",
+            f"{t['bat123_s'] * 1000:.0f} ms" if t else "-",
+            f"{t['speedup']:.1f}x" if t else "-",
+            f"{t['bat_over_baseline']:.1f}x" if t else "-",
+            f"{t['files_bat']} / {t['files_bat123']}" if t else "-",
+        ])
+    return bl.table(rows, ["summary", "open/baseline", "bat list", "BAT 1.23", "BAT/bat (>=10x)",
+                           "bat/baseline (<=3x)", "files bat / BAT"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--blender-python", action="append", help="a Python with bpy (repeatable)")
+    p.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median)")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the scenes even if present")
+    p.add_argument("--only", choices=["open", "trace"], help="run one benchmark only")
+    p.add_argument("--bat-python", help="passed on to bench_trace.py")
+    for key in SCALE_OPTIONS:
+        p.add_argument(f"--{key}", type=int, help="scene scale, passed on to make_scene.py")
+    args = p.parse_args(argv)
+    scale = {k: getattr(args, k) for k in SCALE_OPTIONS if getattr(args, k) is not None}
+    files: list[Path] = []
+    for python in blender_pythons(args.blender_python):
+        scene = ensure_scene(python, scale, args.rebuild)
+        files += [scene / "shot.blend", scene / "shot-zstd.blend"]
+    opened: list[dict[str, Any]] = []
+    traced: list[dict[str, Any]] = []
+    if args.only in (None, "open"):
+        print()
+        opened = run_bench("bench_open.py", files, args.runs, [])
+    if args.only in (None, "trace"):
+        print()
+        extra = ["--bat-python", args.bat_python] if args.bat_python else []
+        traced = run_bench("bench_trace.py", files, args.runs, extra)
+    print()
+    print(summary(opened, traced))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
