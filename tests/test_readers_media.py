@@ -13,6 +13,7 @@ font, node groups, lights and worlds with IES/OSL nodes, all partly linked.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,13 @@ import pytest
 import bat_core
 from bat_core.blendfile import StructView, open_blend
 from bat_core.bpathlib import BlendPath
-from bat_core.plugins import Registry
+from bat_core.plugins import Registry, get_registry
 from bat_core.trace import BlendFileCache, BlockUsage, TraceContext, Tracer, trace
 from bat_plugins.readers.expand import expand_id
 from bat_plugins.readers.images import read_image
 from bat_plugins.readers.media import c_string
 from bat_plugins.readers.mtex import expand_texture_slots
+from bat_plugins.readers.nodes import read_embedded_tree
 from bat_plugins.readers.sequencer import join_dir, read_strip
 
 from .conftest import BLENDFILES, VERSIONS, fixture
@@ -329,3 +331,21 @@ def test_linked_texture_slots_need_only_the_slot_expanders() -> None:
         "libs/textures/particle.png", "libs/textures/linestyle.png",
     }
     assert _trace_with({b"TE": [expand_id]}) == set()  # without them, nothing
+
+
+def test_unknown_node_pointers_do_not_crash(caplog: pytest.LogCaptureFixture) -> None:
+    """Storage and ``next`` pointers to nowhere end the walk with a warning."""
+    with open_blend(fixture("v50", "nodes/nodes.blend").blend) as bf:
+        (mat,) = bf.blocks_by_code(b"MA")
+        ctx = TraceContext(Tracer(get_registry()), bf)
+        assert {u.kind for u in read_embedded_tree(mat, ctx)} == {"ies", "osl-script"}
+        tree = mat.get_pointer(b"nodetree")
+        assert tree is not None
+        node_st = bf.dna.struct_by_name[b"bNode"]
+        fmt = bf.header.pointer_format
+        for node in list(tree.iter_listbase(b"nodes")):
+            struct.pack_into(fmt, bf.buf, node.offset + node_st.field(b"storage").offset, 0xBAD0)
+        first = tree.get((b"nodes", b"first"))
+        struct.pack_into(fmt, bf.buf, bf.block_by_addr[first].offset + node_st.field(b"next").offset, 0xBAD8)
+        assert list(read_embedded_tree(mat, ctx)) == []
+    assert "unknown address" in caplog.text

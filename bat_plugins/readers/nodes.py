@@ -12,6 +12,7 @@ struct name) and the trees embedded in materials, lights, worlds, scenes
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterator
 
 from bat_core.blendfile import Block, StructView
@@ -27,12 +28,35 @@ OWNER_CODES = (b"MA", b"LA", b"WO", b"SC", b"TE", b"LS")
 
 
 def read_node_tree(tree: StructView, ctx: TraceContext) -> Iterator[BlockUsage]:
-    if not tree.has(b"nodes"):
+    """Hand each node's storage with a registered reader to ``ctx.read``.
+
+    Production files have thousands of nodes, few with interesting storage, so
+    the ``next``/``storage`` pointers are unpacked directly rather than through
+    a view per node.
+    """
+    bf = tree.file
+    node_st = bf.dna.struct_by_name.get(b"bNode")
+    if node_st is None or not tree.has((b"nodes", b"first")):
         return
-    for node in tree.iter_listbase(b"nodes"):
-        storage = node.get_pointer(b"storage", None)
-        if storage is not None:
-            yield from ctx.read(storage)
+    next_off = node_st.field(b"next").offset
+    storage_off = node_st.field(b"storage").offset
+    unpack = struct.Struct(bf.header.pointer_format).unpack_from
+    buf = bf.buf
+    by_addr = bf.block_by_addr
+    wanted = ctx.tracer.registry.readers_by_struct
+    seen: set[int] = set()
+    addr = tree.get((b"nodes", b"first"))
+    while addr and addr not in seen:
+        seen.add(addr)
+        node = by_addr.get(addr) or bf.dereference(addr)  # dereference warns (or raises)
+        if node is None or node.size < node_st.size:
+            return
+        storage_addr = unpack(buf, node.offset + storage_off)[0]
+        if storage_addr:
+            storage = by_addr.get(storage_addr) or bf.dereference(storage_addr)
+            if storage is not None and storage.dna_type.name in wanted:
+                yield from ctx.read(storage)
+        addr = unpack(buf, node.offset + next_off)[0]
 
 
 def read_embedded_tree(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
