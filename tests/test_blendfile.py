@@ -160,3 +160,21 @@ def test_blendfile_is_context_manager_and_closes() -> None:
     with bf:
         assert bf.blocks
     assert bf.buf is None and not bf.blocks
+
+
+@pytest.mark.parametrize("version", ["v50", "v42"])
+def test_set_char_pointer_string_in_place(version: str, tmp_path: Path) -> None:
+    """Texts keep their path in a separate string block (``char *name`` on disk)."""
+    src = BLENDFILES / version / "fonts_texts" / "texts.blend"
+    with open_blend(src) as bf:
+        text = next(b for b in bf.blocks_by_code(b"TX") if b.get(b"name"))
+        old = text.get_string(b"name")
+        assert old.endswith(b"tool.py")
+        text.set(b"name", b"//x.py")
+        assert text.get_string(b"name") == b"//x.py"
+        with pytest.raises(ValueError, match="do not fit"):
+            text.set(b"name", b"//" + b"x" * 500)
+        bf.save(tmp_path / "t.blend")
+    with open_blend(tmp_path / "t.blend") as bf:
+        text = next(b for b in bf.blocks_by_code(b"TX") if b.get(b"name"))
+        assert text.get_string(b"name") == b"//x.py"

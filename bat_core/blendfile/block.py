@@ -129,6 +129,9 @@ class StructView:
         pos = self.offset + rel
         buf = self.file.buf
         if field.is_pointer:
+            if field.type_name == b"char" and not field.is_funcptr and count == 1 and field.count == 1:
+                self._set_string_block(path, value)
+                return
             raise TypeError(f"refusing to set pointer field {field.raw_name.decode()}")
         if field.struct is not None:
             raise TypeError(f"cannot set struct field {field.raw_name.decode()} as a whole")
@@ -145,6 +148,39 @@ class StructView:
             if isinstance(value, (bytes, str)):
                 raise TypeError(f"{field.raw_name.decode()} takes a number, not {type(value).__name__}")
             struct.pack_into(dna.dna.endian + field.fmt, buf, pos, value)
+        self.file.modified = True
+
+
+    def get_string(self, path: FieldPath) -> bytes:
+        """A string field's bytes, whether a ``char name[N]`` array or a ``char *`` pointer."""
+        value = self.get(path)
+        if isinstance(value, bytes):
+            return value
+        if not value:
+            return b""
+        blk = self.file.dereference(value)
+        if blk is None:
+            return b""
+        raw = blk.raw_data()
+        nul = raw.find(b"\0")
+        return raw if nul < 0 else raw[:nul]
+
+    def _set_string_block(self, path: FieldPath, value: bytes | str | int | float) -> None:
+        """Overwrite the string a ``char *`` field points at, in its own block.
+
+        Blocks cannot grow, so the new string must fit in the old block.
+        """
+        data = value.encode() if isinstance(value, str) else value
+        if not isinstance(data, bytes):
+            raise TypeError(f"a string field takes bytes or str, not {type(value).__name__}")
+        addr = self.get(path)
+        blk = self.file.dereference(addr) if addr else None
+        if blk is None:
+            raise ValueError(f"string field {path!r} points at no block; cannot set it")
+        if len(data) >= blk.size:
+            raise ValueError(f"{len(data)} bytes do not fit in the {blk.size}-byte string block "
+                             f"of field {path!r}")
+        self.file.buf[blk.offset : blk.offset + blk.size] = data.ljust(blk.size, b"\0")
         self.file.modified = True
 
 
