@@ -20,7 +20,8 @@ class BlockUsage:
     it is None when the path is implied rather than stored (point caches, whose
     directory is named after the blend file).  For paths stored split over a
     directory and a file name (sequencer strips), ``field`` holds the directory
-    and ``name_field`` the file name.
+    and ``dir_only`` is set.  ``field`` may also be a ``char *`` pointer (texts,
+    bake directories): ``block.set(field, ...)`` rewrites such strings in place.
     """
 
     block: StructView
