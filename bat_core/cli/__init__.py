@@ -35,11 +35,12 @@ def cli(ctx: click.Context, verbose: bool, debug: bool, quiet: bool, strict_poin
 
 
 def _load_commands() -> None:
-    from . import blocks, info, listing
+    from . import blocks, info, listing, pack
 
     blocks.register(cli)
     info.register(cli)
     listing.register(cli)
+    pack.register(cli)
     plugins.get_plugin_manager().hook.register_commands(cli=cli)
 
 

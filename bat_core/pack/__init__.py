@@ -1,0 +1,36 @@
+"""Packing: a blend file and everything it depends on, copied into a self-contained target.
+
+``pack()`` is the one-call API; :class:`Packer` splits it into ``plan()`` and
+``execute()`` and can be aborted from another thread.  Target plugins provide
+a :class:`Target`: a root path and a :class:`Transfer` that moves files there.
+"""
+
+from .console import ConsoleMode, console_mode, console_output
+from .errors import Aborted, PackError
+from .packer import Packer, pack
+from .placement import OUTSIDE_PROJECT
+from .plan import Action, PackPlan, PlannedFile
+from .result import Missing, PackedFile, PackResult
+from .transfer import CHUNK_SIZE, Target, Transfer, TransferIO, TransferItem
+
+__all__ = [
+    "CHUNK_SIZE",
+    "OUTSIDE_PROJECT",
+    "Aborted",
+    "Action",
+    "ConsoleMode",
+    "Missing",
+    "PackError",
+    "PackPlan",
+    "PackResult",
+    "PackedFile",
+    "Packer",
+    "PlannedFile",
+    "Target",
+    "Transfer",
+    "TransferIO",
+    "TransferItem",
+    "console_mode",
+    "console_output",
+    "pack",
+]

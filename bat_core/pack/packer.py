@@ -1,0 +1,363 @@
+"""The packer: trace, plan, rewrite blend files in temporary copies, transfer, report.
+
+``Packer`` is the object a program keeps to abort a pack from another thread;
+:func:`pack` is the one-call form.  Source files are only ever read: changed
+blend files are saved to a temporary directory and those copies transferred.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ..blendfile import Compression
+from ..errors import BatError
+from ..plugins import get_registry
+from ..progress import CallbackGroup, PackCallback, ThreadSafeCallback, TraceCallback
+from ..trace import BlendFileCache, BlockUsage, Tracer
+from . import fields
+from .errors import Aborted, PackError
+from .plan import Action, PackPlan, PlannedFile, make_plan
+from .result import EXCLUDED, NOT_TRANSFERRED, Missing, PackedFile, PackResult, Reference
+from .schemes import resolve_target
+from .transfer import Target, TransferItem
+from .workers import run_transfers
+
+log = logging.getLogger(__name__)
+
+
+class _TraceEvents(TraceCallback):
+    """Passes trace progress on; missing files are reported by the packer after planning.
+
+    (The plan knows which missing paths matter: not those excluded, or inside a
+    library that is not packed.)
+    """
+
+    def __init__(self, callback: TraceCallback) -> None:
+        self.callback = callback
+
+    def trace_blendfile(self, path: Path) -> None:
+        self.callback.trace_blendfile(path)
+
+    def trace_asset(self, path: Path) -> None:
+        self.callback.trace_asset(path)
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+class Packer:
+    """Packs one blend file and its dependencies into a target.
+
+    ``target`` is a target string (resolved by the target-scheme plugins, or by
+    ``target_scheme`` by name) or an already resolved :class:`Target`.
+    ``callback`` gets every progress event on the calling thread, along with
+    the callbacks plugins registered.  Call :meth:`plan`, then :meth:`execute`;
+    :meth:`abort` may be called from any thread (or from a callback).
+    """
+
+    def __init__(self, blendfile: os.PathLike[str] | str, target: str | Target, *,
+                 project: os.PathLike[str] | str | None = None, noop: bool = False,
+                 exclude: Sequence[str] = (), compress: bool = False, relative_only: bool = False,
+                 target_scheme: str | None = None, callback: TraceCallback | None = None,
+                 plugins: Iterable[object] = (), strict_pointers: bool = False) -> None:
+        self.blendfile = Path(os.path.abspath(blendfile))
+        self.project = Path(os.path.abspath(project)) if project is not None else self.blendfile.parent
+        self.target_arg = target
+        self.noop = noop
+        self.exclude = list(exclude)
+        self.compress = compress
+        self.relative_only = relative_only
+        self.target_scheme = target_scheme
+        self.plugins = list(plugins)
+        self.registry = get_registry(self.plugins)
+        user = [callback] if callback is not None else []
+        self.callback = CallbackGroup([*user, *self.registry.callbacks])
+        self._tscb = ThreadSafeCallback(self.callback)
+        self._cache = BlendFileCache(strict_pointers)
+        self._tracer: Tracer | None = None
+        self._abort = threading.Event()
+        self._abort_reason = ""
+        self._started = time.monotonic()
+        self.target: Target | None = None
+        self._plan: PackPlan | None = None
+        self._aborted_in_plan = False
+        self._ended = False
+
+    # --- control -------------------------------------------------------------------
+
+    def abort(self, reason: str = "aborted") -> None:
+        """Stop the pack as soon as possible (thread-safe); files done so far stay in place."""
+        if not self._abort.is_set():
+            self._abort_reason = reason
+        self._abort.set()
+        tracer = self._tracer
+        if tracer is not None:
+            tracer.abort()
+
+    @property
+    def aborted(self) -> bool:
+        return self._abort.is_set()
+
+    def _check_abort(self) -> None:
+        if self._abort.is_set():
+            raise Aborted()
+
+    def close(self) -> None:
+        self._cache.close_all()
+
+    def __enter__(self) -> Packer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- planning ------------------------------------------------------------------
+
+    def _resolve_target(self) -> Target:
+        if isinstance(self.target_arg, Target):
+            return self.target_arg
+        return resolve_target(str(self.target_arg), self.registry, self.target_scheme)
+
+    def _check_inputs(self) -> None:
+        if not self.blendfile.is_file():
+            raise PackError(f"{self.blendfile}: no such blend file")
+        if not self.project.is_dir():
+            raise PackError(f"project {self.project} is not a directory")
+        if not _inside(str(self.blendfile), str(self.project)):
+            raise PackError(f"{self.blendfile} is not inside the project {self.project} (see -p/--project)")
+
+    def _check_target(self, target: Target, plan: PackPlan | None = None) -> None:
+        """Refuse a target that would put anything inside the project or over a source file."""
+        project = os.path.realpath(self.project)
+        for local in (target.local_dir, target.local_file):
+            if local is not None and _inside(os.path.realpath(local), project):
+                raise PackError(f"refusing to pack into {local}: it is inside the project {self.project} "
+                                "being packed; choose a target outside it")
+        if plan is None:
+            return
+        sources = {os.path.realpath(f.source): f for f in plan.files}
+        if target.local_file is not None and os.path.realpath(target.local_file) in sources:
+            raise PackError(f"refusing to pack into {target.local_file}: it is one of the files being packed")
+        if target.local_dir is not None:
+            for f in plan.files:
+                assert f.dest is not None
+                there = os.path.realpath(target.local_dir / f.dest)
+                other = sources.get(there)
+                if other is not None and other is not f and there != os.path.realpath(f.source):
+                    raise PackError(f"refusing to pack {f.source} as {target.local_dir / f.dest}: "
+                                    f"that would overwrite {other.source}, which is being packed")
+
+    def plan(self) -> PackPlan:
+        """Trace the blend file and decide where everything goes.  Writes nothing."""
+        try:
+            return self._make_plan()
+        except BaseException as exc:
+            self._end_aborted(str(exc) if isinstance(exc, BatError) else "interrupted")
+            raise
+
+    def _make_plan(self) -> PackPlan:
+        self._check_inputs()
+        self.target = target = self._resolve_target()
+        self._check_target(target)
+        usages: list[BlockUsage] = []
+        tracer = self._tracer = Tracer(self.registry, _TraceEvents(self.callback), self._cache)
+        try:
+            for usage in tracer.trace(self.blendfile):
+                usages.append(usage)
+                self._check_abort()
+            self._check_abort()
+        except Aborted:
+            self._aborted_in_plan = True
+        finally:
+            self._tracer = None
+        plan = make_plan(self.blendfile, self.project, usages, exclude=self.exclude,
+                         relative_only=self.relative_only)
+        self._check_target(target, plan)
+        if self.compress:
+            for entry in plan.blendfiles:
+                if entry.action is Action.COPY and self._compression(entry) not in (Compression.ZSTD, None):
+                    entry.action = Action.REWRITE
+                    entry.reason = "compressed"
+        for missing in plan.missing:
+            self.callback.missing_file(missing.path)
+        self._plan = plan
+        return plan
+
+    def _compression(self, entry: PlannedFile) -> Compression | None:
+        try:
+            return self._cache.open(entry.source).compression
+        except BatError as exc:
+            log.warning("%s is copied as it is: %s", entry.source, exc)
+            return None
+
+    # --- execution -----------------------------------------------------------------
+
+    def execute(self) -> PackResult:
+        """Rewrite the blend files that need it and transfer everything; returns what was done.
+
+        Raises :class:`PackError` (with ``.result``) when the pack cannot finish:
+        an unwritable target, a full disk...  An abort is not an error: the
+        result says ``aborted``.
+        """
+        plan = self._plan if self._plan is not None else self.plan()
+        target = self.target
+        assert target is not None
+        if self._aborted_in_plan or self._abort.is_set():
+            return self._aborted(self._result(plan, {}))
+        if self.noop:
+            result = self._result(plan, {id(f): f.action.value for f in plan.files})
+            self._end_done(result, plan)
+            return result
+        tmpdir = Path(tempfile.mkdtemp(prefix="bat-pack-"))
+        try:
+            return self._execute(plan, target, tmpdir)
+        except BaseException as exc:
+            self._end_aborted(str(exc) if isinstance(exc, BatError) else "interrupted")
+            raise
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            self._cache.close_all()
+
+    def _execute(self, plan: PackPlan, target: Target, tmpdir: Path) -> PackResult:
+        actions: dict[int, str] = {}
+        items: list[TransferItem] = []
+        rewritten: set[int] = set()
+        by_item: dict[int, PlannedFile] = {}
+        try:
+            for n, entry in enumerate(plan.files):
+                assert entry.dest is not None
+                read_from, size = entry.source, entry.size
+                if entry.action is Action.REWRITE:
+                    self._check_abort()
+                    read_from = self._rewrite(entry, tmpdir / f"{n}-{entry.source.name}")
+                    size = read_from.stat().st_size
+                item = TransferItem(read_from, entry.dest, size, entry.source, entry.is_blendfile)
+                if entry.action is Action.REWRITE:
+                    rewritten.add(id(item))
+                items.append(item)
+                by_item[id(item)] = entry
+        except Aborted:
+            return self._aborted(self._result(plan, {}))
+
+        self.callback.pack_start(len(items), sum(i.size for i in items))
+        try:
+            target.transfer.start()
+        except OSError as exc:
+            raise PackError(f"cannot write to {target.root}: {exc.strerror or exc}") from None
+        try:
+            outcome = run_transfers(target, items, rewritten, self._tscb, self._abort)
+            for item in items:
+                actions[id(by_item[id(item)])] = outcome.actions[id(item)]
+            self._finish(target, not (outcome.error or outcome.aborted))
+        except BaseException:
+            self._finish(target, False, quiet=True)
+            raise
+        sizes = {id(by_item[id(i)]): i.size for i in items}
+        result = self._result(plan, actions, sizes)
+        if outcome.error:
+            result.error = outcome.error
+            raise PackError(outcome.error, result)
+        if outcome.aborted:
+            return self._aborted(result)
+        self._end_done(result, plan)
+        return result
+
+    def _finish(self, target: Target, completed: bool, quiet: bool = False) -> None:
+        try:
+            target.transfer.finish(completed)
+        except (OSError, PackError) as exc:
+            if quiet:
+                log.warning("cleaning up the target failed: %s", exc)
+                return
+            msg = str(exc) if isinstance(exc, PackError) else f"cannot finish {target.root}: {exc.strerror or exc}"
+            raise PackError(msg) from None
+
+    def _rewrite(self, entry: PlannedFile, tmp: Path) -> Path:
+        """Apply the entry's path changes to the cached blend file and save it to ``tmp``."""
+        self.callback.rewrite_blendfile(entry.source)
+        try:
+            bf = self._cache.open(entry.source)
+        except BatError as exc:
+            raise PackError(f"cannot rewrite {entry.source}: {exc}") from None
+        for rw in entry.rewrites:
+            log.info("%s: %s -> %s", entry.source, rw.old.decode("utf-8", "replace"),
+                     rw.new.decode("utf-8", "replace"))
+            try:
+                assert rw.usage.field is not None
+                fields.write_stored(rw.usage.block, rw.usage.field, rw.new)
+            except (ValueError, TypeError) as exc:
+                raise PackError(f"{entry.source}: cannot store {rw.new!r}: {exc}") from None
+        try:
+            bf.save(tmp, compress=Compression.ZSTD if self.compress else None)
+        except OSError as exc:
+            raise PackError(f"cannot write the rewritten copy of {entry.source} to {tmp}: "
+                            f"{exc.strerror or exc}") from None
+        return tmp
+
+    # --- reporting -----------------------------------------------------------------
+
+    def _end_done(self, result: PackResult, plan: PackPlan) -> None:
+        if not self._ended:
+            self._ended = True
+            self._tscb.flush()
+            self.callback.pack_done(result.output, [m.path for m in plan.missing])
+
+    def _end_aborted(self, reason: str) -> None:
+        """Tell the callbacks the pack stopped (once, whatever stopped it)."""
+        if not self._ended:
+            self._ended = True
+            self._tscb.flush()
+            self.callback.pack_aborted(reason)
+
+    def _aborted(self, result: PackResult) -> PackResult:
+        result.aborted = True
+        result.abort_reason = self._abort_reason or "aborted"
+        self._end_aborted(result.abort_reason)
+        return result
+
+    def _result(self, plan: PackPlan, actions: dict[int, str], sizes: dict[int, int] | None = None) -> PackResult:
+        """The report; ``sizes`` has the sizes of rewritten copies, which differ from their sources."""
+        target = self.target
+        assert target is not None
+        sizes = sizes or {}
+        files = [PackedFile(f.source, target.display(f.dest) if f.dest else None,
+                            str(f.dest) if f.dest else None, actions.get(id(f), NOT_TRANSFERRED),
+                            sizes.get(id(f), f.size), f.reason) for f in plan.files]
+        files += [PackedFile(f.source, None, None, EXCLUDED, f.size, f.reason) for f in plan.excluded]
+        missing = [Missing(m.path, [Reference(u.blendfile, u.block_name.decode("utf-8", "replace"),
+                                              u.asset_path.decode_path(), u.kind) for u in m.usages])
+                   for m in plan.missing]
+        return PackResult(
+            blendfile=self.blendfile,
+            target=str(self.target_arg.root if isinstance(self.target_arg, Target) else self.target_arg),
+            output=target.display(plan.output),
+            files=files,
+            missing=missing,
+            noop=self.noop,
+            seconds=time.monotonic() - self._started,
+        )
+
+
+def pack(blendfile: os.PathLike[str] | str, target: str | Target, *,
+         project: os.PathLike[str] | str | None = None, noop: bool = False, exclude: Sequence[str] = (),
+         compress: bool = False, relative_only: bool = False, target_scheme: str | None = None,
+         callback: PackCallback | TraceCallback | None = None, plugins: Iterable[object] = (),
+         strict_pointers: bool = False) -> PackResult:
+    """Pack ``blendfile`` and everything it depends on into ``target``.
+
+    Returns a :class:`PackResult`; raises :class:`PackError` for bad input or
+    when the pack cannot finish (``err.result`` tells what was done).
+    """
+    with Packer(blendfile, target, project=project, noop=noop, exclude=exclude, compress=compress,
+                relative_only=relative_only, target_scheme=target_scheme, callback=callback,
+                plugins=plugins, strict_pointers=strict_pointers) as packer:
+        packer.plan()
+        return packer.execute()

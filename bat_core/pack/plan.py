@@ -1,0 +1,265 @@
+"""The pack plan: every dependency mapped to its place in the target, before anything is written.
+
+The plan is built from the complete list of usages, walking from the main
+blend file outwards: a library's own usages count only when that library is
+packed (with ``--relative-only`` an absolutely linked library stays where it
+is, and so do its dependencies).  Each packed blend file collects the paths
+that must change so they point, relative (``//``), to the new places.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath, PurePosixPath
+
+from ..blendfile.dna import FieldPath
+from ..trace import BlockUsage
+from . import fields
+from .errors import PackError
+from .placement import check_relpath, place, stored_relative
+
+
+class Action(enum.Enum):
+    """What the plan does with a file."""
+
+    COPY = "copy"
+    REWRITE = "rewrite"  # a blend file whose copy is rewritten (paths, compression)
+    EXCLUDE = "exclude"
+
+
+@dataclass(eq=False)
+class Rewrite:
+    """One stored path to change in a packed blend file."""
+
+    usage: BlockUsage
+    old: bytes
+    new: bytes
+
+
+@dataclass(eq=False)
+class PlannedFile:
+    source: Path
+    #: Destination relative to the target root; None for excluded files.
+    dest: PurePosixPath | None
+    size: int
+    action: Action = Action.COPY
+    is_blendfile: bool = False
+    reason: str = ""
+    rewrites: list[Rewrite] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class MissingFile:
+    """A dependency with no file behind it, and every usage that refers to it."""
+
+    path: Path
+    usages: list[BlockUsage] = field(default_factory=list)
+
+
+@dataclass
+class PackPlan:
+    blendfile: Path
+    project: Path
+    #: Where the main blend file lands, relative to the target root.
+    output: PurePosixPath
+    #: Files to transfer, in transfer order: assets, then libraries, the main file last.
+    files: list[PlannedFile]
+    excluded: list[PlannedFile]
+    missing: list[MissingFile]
+
+    @property
+    def blendfiles(self) -> list[PlannedFile]:
+        return [f for f in self.files if f.is_blendfile]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def _real(path: Path) -> str:
+    return os.path.realpath(path)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+class _Planner:
+    def __init__(self, blendfile: Path, project: Path, exclude: Sequence[str], relative_only: bool) -> None:
+        self.project = project
+        self.exclude = [g for g in exclude if g]
+        self.relative_only = relative_only
+        self.by_real: dict[str, PlannedFile] = {}
+        self.by_dest: dict[PurePosixPath, PlannedFile] = {}
+        self.blends: dict[str, PlannedFile] = {}
+        self.excluded: dict[Path, PlannedFile] = {}
+        self.missing: dict[Path, MissingFile] = {}
+        self.main = self._add(blendfile, place(blendfile, project), exact=True, blend=True)
+
+    # --- placing files -----------------------------------------------------------
+
+    def _add(self, src: Path, dest: PurePosixPath, *, exact: bool, blend: bool = False) -> PlannedFile:
+        """The planned file for ``src``: reused when the same file was placed before.
+
+        ``exact``: the file must be at ``dest`` (members of a sequence or directory,
+        whose stored path names their common directory); otherwise a file reached
+        through two paths keeps its first place and is transferred once.
+        """
+        real = _real(src)
+        known = self.by_real.get(real)
+        if known is not None and (not exact or known.dest == dest):
+            if blend:
+                known.is_blendfile = True
+                self.blends.setdefault(real, known)
+            return known
+        other = self.by_dest.get(dest)
+        if other is not None:
+            if _real(other.source) == real:
+                return other
+            raise PackError(f"two different files would be packed as {dest}: {other.source} and {src}")
+        entry = PlannedFile(src, dest, _size(src), is_blendfile=blend)
+        self.by_dest[dest] = entry
+        self.by_real.setdefault(real, entry)
+        if blend:
+            self.blends.setdefault(real, entry)
+        return entry
+
+    def _exclude(self, path: Path, reason: str) -> None:
+        if path not in self.excluded and _real(path) not in self.by_real:
+            self.excluded[path] = PlannedFile(path, None, _size(path), Action.EXCLUDE, reason=reason)
+
+    def _glob(self, path: Path) -> str | None:
+        pure = PurePath(path)
+        return next((g for g in self.exclude if pure.match(g)), None)
+
+    # --- usages ------------------------------------------------------------------
+
+    def visit(self, usage: BlockUsage, holder: PlannedFile) -> PlannedFile | None:
+        """Plan one usage of a packed blend file; returns a library to visit next."""
+        if self.relative_only and usage.asset_path.is_absolute:
+            for f in usage.files or [usage.abspath]:
+                self._exclude(f, "absolute path (--relative-only)")
+            return None
+        if not usage.files:
+            self.missing.setdefault(usage.abspath, MissingFile(usage.abspath)).usages.append(usage)
+            return None
+        glob = self._glob(usage.abspath)
+        if glob is not None:
+            for f in usage.files:
+                self._exclude(f, f"excluded by {glob!r}")
+            return None
+        kept = []
+        for f in usage.files:
+            glob = self._glob(f)
+            if glob is None:
+                kept.append(f)
+            else:
+                self._exclude(f, f"excluded by {glob!r}")
+        if not kept:
+            return None
+
+        new_library = None
+        if usage.field is None:
+            # Implied path (point caches beside the blend file): same place relative to the packed holder.
+            assert holder.dest is not None
+            for f in kept:
+                self._add(f, self._beside(f, holder), exact=True)
+            return None
+        target = place(usage.abspath, self.project)
+        if usage.kind == "library":
+            known = len(self.blends)
+            entry = self._add(kept[0], target, exact=False, blend=True)
+            assert entry.dest is not None
+            target = entry.dest
+            new_library = entry if len(self.blends) > known else None
+        elif usage.is_sequence or usage.is_directory or len(usage.files) > 1:
+            for f in kept:
+                self._add(f, place(f, self.project), exact=True)
+        else:
+            entry = self._add(kept[0], target, exact=False)
+            assert entry.dest is not None
+            target = entry.dest
+        self._plan_rewrite(usage, holder, target)
+        return new_library
+
+    def _beside(self, path: Path, holder: PlannedFile) -> PurePosixPath:
+        assert holder.dest is not None
+        try:
+            rel = PurePosixPath(Path(os.path.normpath(path)).relative_to(holder.source.parent).as_posix())
+        except ValueError:
+            return place(path, self.project)
+        dest = holder.dest.parent / rel
+        check_relpath(dest, path)
+        return dest
+
+    def _plan_rewrite(self, usage: BlockUsage, holder: PlannedFile, target: PurePosixPath) -> None:
+        assert usage.field is not None and holder.dest is not None
+        old = fields.read_stored(usage.block, usage.field)
+        if usage.dir_only:
+            new = stored_relative(target.parent, holder.dest)
+            if old.endswith((b"/", b"\\")) and not new.endswith(b"/"):
+                new += b"/"
+        else:
+            new = stored_relative(target, holder.dest)
+            if usage.is_directory and old.endswith((b"/", b"\\")) and not new.endswith(b"/"):
+                new += b"/"
+        if new == old:
+            return
+        room = fields.capacity(usage.block, usage.field)
+        if len(new) > room:
+            name = usage.block_name.decode("utf-8", "replace") or usage.block.dna_type_name
+            raise PackError(
+                f"{usage.blendfile}: the packed path {new.decode('utf-8', 'replace')!r} of {name} is "
+                f"{len(new)} bytes, too long for its field {_field_name(usage.field)} ({room} bytes max); "
+                "refusing to truncate it (choose a shorter project layout or target)")
+        holder.rewrites.append(Rewrite(usage, old, new))
+
+    # --- result ------------------------------------------------------------------
+
+    def plan(self, blendfile: Path, usages: Iterable[BlockUsage]) -> PackPlan:
+        by_holder: dict[str, list[BlockUsage]] = {}
+        for usage in usages:
+            by_holder.setdefault(_real(usage.blendfile), []).append(usage)
+        todo: deque[PlannedFile] = deque([self.main])
+        while todo:
+            holder = todo.popleft()
+            for usage in by_holder.get(_real(holder.source), ()):
+                library = self.visit(usage, holder)
+                if library is not None:
+                    todo.append(library)
+        for entry in self.blends.values():
+            if entry.rewrites:
+                entry.action = Action.REWRITE
+        assets = [f for f in self.by_dest.values() if not f.is_blendfile]
+        libraries = [f for f in self.by_dest.values() if f.is_blendfile and f is not self.main]
+        for path in list(self.excluded):
+            if _real(path) in self.by_real:  # also reached through a path that is packed
+                del self.excluded[path]
+        assert self.main.dest is not None
+        return PackPlan(
+            blendfile=blendfile,
+            project=self.project,
+            output=self.main.dest,
+            files=[*assets, *libraries, self.main],
+            excluded=list(self.excluded.values()),
+            missing=list(self.missing.values()),
+        )
+
+
+def _field_name(path: FieldPath) -> str:
+    parts = path if isinstance(path, (list, tuple)) else [path]
+    return ".".join(p.decode() if isinstance(p, bytes) else str(p) for p in parts)
+
+
+def make_plan(blendfile: Path, project: Path, usages: Iterable[BlockUsage], *,
+              exclude: Sequence[str] = (), relative_only: bool = False) -> PackPlan:
+    """Plan the pack of ``blendfile`` (absolute, inside ``project``) from its traced usages."""
+    planner = _Planner(blendfile, project, exclude, relative_only)
+    return planner.plan(blendfile, usages)

@@ -1,0 +1,20 @@
+"""Terminal progress for ``bat pack``: a live bar on a terminal, plain lines otherwise.
+
+The display is registered for every pack but draws only when the ``bat``
+command line turned console output on (:func:`bat_core.pack.console_output`);
+a program using ``bat_core`` as a library keeps its terminal to itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bat_core import hookimpl
+from bat_core.progress import TraceCallback
+
+from .display import ConsoleProgress
+
+
+@hookimpl
+def register_callbacks(register: Callable[[TraceCallback], None]) -> None:
+    register(ConsoleProgress())

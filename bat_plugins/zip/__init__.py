@@ -1,0 +1,25 @@
+"""The ZIP target: any target ending in ``.zip``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from bat_core import hookimpl
+from bat_core.targets import TargetScheme
+
+from .transfer import resolve_zip
+
+
+def _recognises(target: str) -> bool:
+    return target.lower().endswith(".zip") and not os.path.isdir(target)
+
+
+@hookimpl
+def register_target_schemes(register: Callable[[TargetScheme], None]) -> None:
+    register(TargetScheme(
+        name="zip",
+        help="a ZIP file (targets ending in .zip); compressed media stored, the rest deflated",
+        recognises=_recognises,
+        resolve=resolve_zip,
+    ))
