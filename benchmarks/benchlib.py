@@ -20,6 +20,9 @@ WORK = HERE / "work"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _SEEKABLE_MAGIC = 0x8F92EAB1
 
+#: make_scene.py's scale options and their defaults (run.py rebuilds a scene made otherwise).
+SCENE_DEFAULTS = {"objects": 3000, "materials": 2000, "images": 300, "libraries": 12}
+
 
 def default_files() -> list[Path]:
     """``shot.blend`` and ``shot-zstd.blend`` of every scene built under ``work/``."""

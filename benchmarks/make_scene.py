@@ -32,6 +32,7 @@ import zlib
 from pathlib import Path
 
 import bpy
+from benchlib import SCENE_DEFAULTS
 
 HERE = Path(__file__).resolve().parent
 V5 = bpy.app.version >= (5, 0, 0)
@@ -224,10 +225,8 @@ def make_shot(shot: Path, args: argparse.Namespace, libs: list[Path]) -> list[Pa
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--objects", type=int, default=3000)
-    p.add_argument("--materials", type=int, default=2000)
-    p.add_argument("--images", type=int, default=300)
-    p.add_argument("--libraries", type=int, default=12)
+    for key, default in SCENE_DEFAULTS.items():
+        p.add_argument(f"--{key}", type=int, default=default)
     p.add_argument("--lib-objects", type=int, default=40, help="objects per library")
     p.add_argument("--lib-materials", type=int, default=20, help="materials per library")
     p.add_argument("--lib-images", type=int, default=10, help="images per library")

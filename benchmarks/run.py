@@ -24,7 +24,6 @@ from typing import Any
 import benchlib as bl
 
 DEFAULT_BLENDER_PYTHONS = ["/opt/bpy42/bin/python", "/opt/bpy50/bin/python"]
-SCALE_OPTIONS = ["objects", "materials", "images", "libraries"]
 
 
 def blender_pythons(given: list[str] | None) -> list[str]:
@@ -108,10 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rebuild", action="store_true", help="rebuild the scenes even if present")
     p.add_argument("--only", choices=["open", "trace"], help="run one benchmark only")
     p.add_argument("--bat-python", help="passed on to bench_trace.py")
-    for key in SCALE_OPTIONS:
-        p.add_argument(f"--{key}", type=int, help="scene scale, passed on to make_scene.py")
+    for key, default in bl.SCENE_DEFAULTS.items():
+        p.add_argument(f"--{key}", type=int, default=default, help=f"scene scale (default {default})")
     args = p.parse_args(argv)
-    scale = {k: getattr(args, k) for k in SCALE_OPTIONS if getattr(args, k) is not None}
+    scale = {k: getattr(args, k) for k in bl.SCENE_DEFAULTS}
     files: list[Path] = []
     for python in blender_pythons(args.blender_python):
         scene = ensure_scene(python, scale, args.rebuild)
