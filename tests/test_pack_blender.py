@@ -72,7 +72,10 @@ class Case:
     #: Files (relative to the scenario root) that must be in the pack.
     expected: list[str] = field(default_factory=list)
     scenario: Path | None = None
+    #: Pack a copy of the scenario in which every stored path was made absolute.
+    absolutize: bool = False
     # Filled in when packed:
+    absolutized: int = 0
     root: Path = Path()
     packed_blend: Path = Path()
     result: PackResult | None = None
@@ -97,6 +100,10 @@ def _cases() -> list[Case]:
                       scenario=fx_shot.root))
     cases.append(Case("v50/libraries/shots@compress", shot, fx_shot.root, compress=True,
                       expected=_expected(fx_shot), scenario=fx_shot.root))
+    for fx in FIXTURES:
+        if fx.blend.parent == fx.root:
+            cases.append(Case(f"{fx.id}@absolute", fx.blend, fx.root, expected=_expected(fx), scenario=fx.root,
+                              absolutize=True))
     demo = [p.relative_to(DEMO).as_posix() for p in DEMO.rglob("*") if p.is_file() and p.suffix != ".json"]
     cases.append(Case("demo@cli", DEMO / "shot.blend", None, kind="cli", expected=demo, scenario=DEMO))
     cases.append(Case("demo@cli-zip", DEMO / "shot.blend", None, kind="cli-zip", expected=demo, scenario=DEMO))
@@ -126,8 +133,51 @@ def run_blender(files: list[Path], workdir: Path) -> dict[str, Any]:
     return json.loads(report.read_text())  # type: ignore[no-any-return]
 
 
+def absolutize(blend: Path) -> int:
+    """Store every existing dependency of ``blend`` (and its libraries) by absolute path.
+
+    Fields too small for the absolute path are left alone.  Returns how many
+    paths were changed.
+    """
+    changed = 0
+    with BlendFileCache() as cache:
+        files = set()
+        for usage in trace(blend, cache=cache):
+            if usage.field is None or not usage.files or usage.asset_path.is_absolute:
+                continue
+            old = usage.block.get_string(usage.field)
+            if usage.dir_only:
+                new = os.fsencode(usage.abspath.parent) + b"/"
+            else:
+                new = os.fsencode(usage.abspath) + (b"/" if old.endswith(b"/") else b"")
+            try:
+                usage.block.set(usage.field, new)
+            except ValueError:
+                continue
+            changed += 1
+            files.add(usage.block.file)
+        for bf in files:
+            tmp = bf.path.with_name(bf.path.name + ".tmp")
+            bf.save(tmp)
+            os.replace(tmp, bf.path)
+    return changed
+
+
+def _absolute_copy(case: Case, base: Path) -> None:
+    """Point the case at a copy of its scenario with absolute paths."""
+    assert case.scenario is not None and case.project is not None
+    copy = base / "absolutized" / case.scenario.relative_to(BLENDFILES)
+    if not copy.exists():
+        shutil.copytree(case.scenario, copy)
+    blend = copy / case.blend.relative_to(case.scenario)
+    case.absolutized = absolutize(blend)
+    case.blend, case.project, case.scenario = blend, copy, copy
+
+
 def _make(case: Case, base: Path) -> None:
     out = base / case.id.replace("/", "_").replace("@", "-")
+    if case.absolutize:
+        _absolute_copy(case, base)
     if case.kind in ("dir",):
         case.root = out
         case.result = pack(case.blend, str(out), project=case.project, relative_only=case.relative_only,
@@ -269,6 +319,15 @@ def test_blender_finds_everything_inside_the_pack(case: Case, packed: dict[str, 
             assert Path(path).name in was_missing, f"{path} is missing in the pack but not in the source"
             continue
         assert _inside(path, case.root), f"{path} is outside the pack {case.root}"
+
+
+def test_absolute_paths_were_rewritten(packed: dict[str, Any]) -> None:
+    cases = [c for c in CASES if c.absolutize and c.absolutized]
+    assert len(cases) > 10
+    for case in cases:
+        assert case.result is not None
+        main = next(f for f in case.result.files if Path(f.source) == case.blend)
+        assert main.action == "rewritten", case.id
 
 
 @needs_bpy

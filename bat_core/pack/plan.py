@@ -101,6 +101,7 @@ class _Planner:
         self.blends: dict[str, PlannedFile] = {}
         self.excluded: dict[Path, PlannedFile] = {}
         self.missing: dict[Path, MissingFile] = {}
+        self.rewrites: dict[tuple[int, int, str], Rewrite] = {}
         self.main = self._add(blendfile, place(blendfile, project), exact=True, blend=True)
 
     # --- placing files -----------------------------------------------------------
@@ -179,7 +180,8 @@ class _Planner:
             assert entry.dest is not None
             target = entry.dest
             new_library = entry if len(self.blends) > known else None
-        elif usage.is_sequence or usage.is_directory or len(usage.files) > 1:
+        elif usage.is_sequence or usage.is_directory or usage.dir_only or len(usage.files) > 1:
+            # The stored path names the files' directory: every file must be right there.
             for f in kept:
                 self._add(f, place(f, self.project), exact=True)
         else:
@@ -212,6 +214,13 @@ class _Planner:
                 new += b"/"
         if new == old:
             return
+        key = (id(usage.block.file), usage.block.offset, repr(usage.field))
+        earlier = self.rewrites.get(key)
+        if earlier is not None:
+            if earlier.new != new:
+                raise PackError(f"{usage.blendfile}: one field would need two different paths "
+                                f"({earlier.new!r} and {new!r})")
+            return
         room = fields.capacity(usage.block, usage.field)
         if len(new) > room:
             name = usage.block_name.decode("utf-8", "replace") or usage.block.dna_type_name
@@ -219,7 +228,8 @@ class _Planner:
                 f"{usage.blendfile}: the packed path {new.decode('utf-8', 'replace')!r} of {name} is "
                 f"{len(new)} bytes, too long for its field {_field_name(usage.field)} ({room} bytes max); "
                 "refusing to truncate it (choose a shorter project layout or target)")
-        holder.rewrites.append(Rewrite(usage, old, new))
+        rewrite = self.rewrites[key] = Rewrite(usage, old, new)
+        holder.rewrites.append(rewrite)
 
     # --- result ------------------------------------------------------------------
 
