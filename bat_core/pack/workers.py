@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..progress import ThreadSafeCallback
@@ -37,10 +38,11 @@ class TransferOutcome:
 class _Progress:
     """Counts bytes across workers and tells the callback (queued to the main thread)."""
 
-    def __init__(self, callback: ThreadSafeCallback, total: int) -> None:
+    def __init__(self, callback: ThreadSafeCallback, total: int, wake: Callable[[], None]) -> None:
         self.callback = callback
         self.total = total
         self.done = 0
+        self.wake = wake
         self._lock = threading.Lock()
 
     def add(self, nbytes: int) -> None:
@@ -48,6 +50,7 @@ class _Progress:
             self.done += nbytes
             done = self.done
         self.callback.transfer_progress(self.total, done)
+        self.wake()  # the main thread replays it now, not at its next timeout
 
 
 def run_transfers(target: Target, items: list[TransferItem], rewritten: set[int],
@@ -58,7 +61,7 @@ def run_transfers(target: Target, items: list[TransferItem], rewritten: set[int]
     for item in items:
         todo.put(item)
     results: queue.SimpleQueue[tuple[str, TransferItem | None, str]] = queue.SimpleQueue()
-    progress = _Progress(callback, sum(i.size for i in items))
+    progress = _Progress(callback, sum(i.size for i in items), lambda: results.put(("tick", None, "")))
     transfer = target.transfer
 
     def worker() -> None:
@@ -127,7 +130,8 @@ def run_transfers(target: Target, items: list[TransferItem], rewritten: set[int]
             if done is not None and kind in (COPIED, REWRITTEN, SKIPPED):
                 outcome.actions[id(done)] = kind
         callback.flush()
-    outcome.aborted = abort.is_set() and not outcome.error
+    unfinished = any(a == NOT_TRANSFERRED for a in outcome.actions.values())
+    outcome.aborted = abort.is_set() and unfinished and not outcome.error
     return outcome
 
 

@@ -133,11 +133,8 @@ class LogDisplay(PackCallback):
             self.last_bytes_line = now
             self._line(f"{human_bytes(transferred_bytes)} of {human_bytes(total_bytes)} transferred")
 
-    def pack_aborted(self, reason: str) -> None:
-        self._line(f"pack stopped: {reason}")
-
     def stop(self) -> None:
-        pass
+        """Nothing to tear down; the CLI prints why a pack stopped and the summary."""
 
 
 class ConsoleProgress(PackCallback):
