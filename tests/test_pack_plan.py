@@ -143,3 +143,43 @@ def test_blend_file_outside_project_is_refused(tmp_path: Path) -> None:
 def test_missing_blend_file(tmp_path: Path) -> None:
     with pytest.raises(PackError, match="no such blend file"):
         pack(tmp_path / "nope.blend", str(tmp_path / "out"))
+
+
+def test_implied_paths_follow_their_blend_file(tmp_path: Path) -> None:
+    """Point caches (no stored path) stay beside the packed blend file that implies them.
+
+    The caches_extra main file moves one level down (``shots/``) so that, with
+    the default project, its library goes under ``_outside_project/`` and the
+    library's ``blendcache_lib/`` must go there with it.
+    """
+    import shutil
+
+    extra = Path(__file__).parent / "data" / "caches_extra"
+    root = tmp_path / "scene"
+    shutil.copytree(extra, root)
+    shots = root / "shots"
+    shots.mkdir()
+    for name in ("main.blend", "blendcache_main", "cache"):
+        os.replace(root / name, shots / name)
+    main = shots / "main.blend"
+    assert set_paths(main, lambda p, s: b"//../libs/lib.blend" if s.endswith(b"lib.blend") else None) == 1
+    target = tmp_path / "out"
+    result = pack(main, str(target))
+    assert not result.missing
+    lib_dir = target / OUTSIDE_PROJECT / (root / "libs").relative_to("/")
+    assert (lib_dir / "lib.blend").is_file()
+    assert sorted(p.name for p in (lib_dir / "blendcache_lib").iterdir()) == sorted(
+        p.name for p in (root / "libs" / "blendcache_lib").iterdir())
+    assert sorted(p.name for p in (target / "blendcache_main").iterdir()) == sorted(
+        p.name for p in (shots / "blendcache_main").iterdir())
+    # And the packed files find them: trace the pack itself.
+    traced = [u for u in trace(target / "main.blend")]
+    assert traced and all(u.files for u in traced)
+    assert all(f.is_relative_to(target) for u in traced for f in u.files)
+
+
+@pytest.mark.parametrize("target", ["out\0x", "out\0x.zip"])
+def test_nul_in_target_is_refused(tmp_path: Path, target: str) -> None:
+    blend = BLENDFILES / "v50" / "basic" / "basic.blend"
+    with pytest.raises(PackError, match="invalid"):
+        pack(blend, str(tmp_path / target))

@@ -16,7 +16,6 @@ import click
 
 from ..pack import ConsoleMode, Packer, PackError, PackResult, console_output
 from ..pack.result import EXCLUDED
-from ..plugins import get_registry
 
 EXIT_MISSING = 3
 EXIT_ABORTED = 130
@@ -124,9 +123,6 @@ def pack_cmd(obj: Any, blendfile: Path, target: str, project: Path | None, noop:
     never modified. Exit status: 0 done, 1 error, 3 done but some dependencies
     are missing, 130 interrupted.
     """
-    if scheme is not None and scheme not in get_registry().schemes:
-        names = ", ".join(sorted(get_registry().schemes)) or "none"
-        raise click.UsageError(f"unknown target scheme {scheme!r}; installed: {names}")
     globs = [g for arg in excludes for g in arg.split()]
     quiet = obj is not None and getattr(obj, "quiet", False)
     packer = Packer(blendfile, target, project=project, noop=noop, exclude=globs, compress=compress,

@@ -246,6 +246,8 @@ class Packer:
                 by_item[id(item)] = entry
         except Aborted:
             return self._aborted(self._result(plan, {}))
+        # Everything rewritten is saved: free the blend files' memory before the transfers.
+        self._cache.close_all()
 
         self.callback.pack_start(len(items), sum(i.size for i in items))
         try:
