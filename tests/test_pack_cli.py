@@ -155,3 +155,12 @@ def test_quiet_json_only_on_stdout(run_bat, tmp_path: Path) -> None:  # type: ig
     res = run_bat("pack", "--json", "--progress", "none", str(SHOT), str(tmp_path / "out"))
     assert res.exit_code == 0
     assert _json(res)["summary"]["copied"] == 12
+
+
+def test_global_quiet(run_bat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    res = run_bat("-q", "pack", str(SHOT), str(tmp_path / "out"))
+    assert res.exit_code == 0
+    assert res.stderr == "" and res.stdout == ""
+    res = run_bat("-q", "pack", str(IMAGES), str(tmp_path / "out2"))
+    assert res.exit_code == 3
+    assert res.stderr.count("missing: ") == 3 and "packed" not in res.stderr

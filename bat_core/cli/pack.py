@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import signal
 import sys
 import threading
@@ -124,7 +125,9 @@ def pack_cmd(obj: Any, blendfile: Path, target: str, project: Path | None, noop:
     are missing, 130 interrupted.
     """
     globs = [g for arg in excludes for g in arg.split()]
-    quiet = obj is not None and getattr(obj, "quiet", False)
+    quiet = logging.getLogger().getEffectiveLevel() >= logging.ERROR  # bat -q
+    if quiet and progress == "auto":
+        progress = "none"
     packer = Packer(blendfile, target, project=project, noop=noop, exclude=globs, compress=compress,
                     relative_only=relative_only, target_scheme=scheme,
                     strict_pointers=bool(obj and obj.strict_pointers))
