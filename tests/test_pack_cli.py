@@ -164,3 +164,14 @@ def test_global_quiet(run_bat, tmp_path: Path) -> None:  # type: ignore[no-untyp
     res = run_bat("-q", "pack", str(IMAGES), str(tmp_path / "out2"))
     assert res.exit_code == 3
     assert res.stderr.count("missing: ") == 3 and "packed" not in res.stderr
+
+
+def test_zip_of_files_older_than_1980(run_bat, copy_scenario, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    root = copy_scenario("v50", "images")
+    os.utime(root / "textures" / "single.png", (0, 0))
+    res = run_bat("pack", str(root / "images.blend"), str(tmp_path / "old.zip"))
+    assert res.exit_code == 3, res.stderr
+    with zipfile.ZipFile(tmp_path / "old.zip") as zf:
+        assert zf.getinfo("textures/single.png").date_time[0] == 1980

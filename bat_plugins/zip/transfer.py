@@ -88,7 +88,8 @@ class ZipTransfer(Transfer):
 
     def send(self, item: TransferItem, io: TransferIO) -> None:
         assert self._zip is not None
-        info = zipfile.ZipInfo.from_file(item.read_from, arcname=entry_name(item))
+        # Files older than 1980 (the ZIP epoch) get its earliest date instead of failing.
+        info = zipfile.ZipInfo.from_file(item.read_from, arcname=entry_name(item), strict_timestamps=False)
         info.compress_type = compress_type(item)
         with open(item.read_from, "rb") as src, self._zip.open(info, "w") as dst:
             while chunk := src.read(CHUNK_SIZE):
