@@ -48,6 +48,9 @@ class PackCallback(TraceCallback):
     def transfer_file(self, src: Path, dst: str) -> None:
         """A file is about to be transferred."""
 
+    def transfer_file_done(self, src: Path, dst: str) -> None:
+        """A file is completely in place in the target (after :meth:`transfer_file`)."""
+
     def transfer_file_skipped(self, src: Path, dst: str) -> None:
         """The target already had this file with the same content."""
 

@@ -65,6 +65,9 @@ class Events(PackCallback):
         self.calls.append(dst)
         self.threads.add(threading.current_thread().name)
 
+    def transfer_file_done(self, src: Path, dst: str) -> None:
+        self.calls.append(f"finished {dst}")
+
     def pack_done(self, output_blendfile: str, missing_files: list[Path]) -> None:
         self.calls.append(f"done {output_blendfile}")
 
@@ -83,6 +86,8 @@ def test_scheme_passed_to_one_call() -> None:
     # Callbacks ran on this thread only, although the transfers ran in workers.
     assert events.threads == {threading.current_thread().name}
     assert events.calls[-1] == "done /memory/demo/shot.blend"
+    finished = [c for c in events.calls if c.startswith("finished ")]
+    assert len(finished) == 7 and "finished /memory/demo/shot.blend" in finished
     # Not registered beyond that call.
     with pytest.raises(PackError, match="unknown target scheme 'memory'"):
         pack(DEMO, "mem://demo", target_scheme="memory")

@@ -81,6 +81,7 @@ def run_transfers(target: Target, items: list[TransferItem], rewritten: set[int]
                         continue
                     callback.transfer_file(item.source, shown)
                     transfer.send(item, io)
+                    callback.transfer_file_done(item.source, shown)
                 except Aborted:
                     return
                 except (OSError, PackError) as exc:

@@ -70,7 +70,7 @@ class BarDisplay(PackCallback):
         self.progress.update(self.trace_task, description="rewriting", current=orig.name)
 
     def pack_start(self, file_count: int, byte_count: int) -> None:
-        self.progress.update(self.trace_task, description="planned", total=1, completed=1, current="")
+        self.progress.remove_task(self.trace_task)
         self.files_total = file_count
         self.task = self.progress.add_task("packing", total=byte_count or None,
                                            files=f"0/{file_count} files", current="")
@@ -78,9 +78,13 @@ class BarDisplay(PackCallback):
     def _file(self, name: str) -> None:
         self.files_done += 1
         if self.task is not None:
-            self.progress.update(self.task, files=f"{self.files_done}/{self.files_total} files", current=name)
+            self.progress.update(self.task, files=f"{self.files_done}/{self.files_total} files")
 
     def transfer_file(self, src: Path, dst: str) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, current=src.name)
+
+    def transfer_file_done(self, src: Path, dst: str) -> None:
         self._file(src.name)
 
     def transfer_file_skipped(self, src: Path, dst: str) -> None:
@@ -179,6 +183,10 @@ class ConsoleProgress(PackCallback):
     def transfer_file(self, src: Path, dst: str) -> None:
         if d := self._current():
             d.transfer_file(src, dst)
+
+    def transfer_file_done(self, src: Path, dst: str) -> None:
+        if d := self._current():
+            d.transfer_file_done(src, dst)
 
     def transfer_file_skipped(self, src: Path, dst: str) -> None:
         if d := self._current():
