@@ -346,6 +346,6 @@ def test_unknown_node_pointers_do_not_crash(caplog: pytest.LogCaptureFixture) ->
         for node in list(tree.iter_listbase(b"nodes")):
             struct.pack_into(fmt, bf.buf, node.offset + node_st.field(b"storage").offset, 0xBAD0)
         first = tree.get((b"nodes", b"first"))
-        struct.pack_into(fmt, bf.buf, bf.block_by_addr[first].offset + node_st.field(b"next").offset, 0xBAD8)
+        struct.pack_into(fmt, bf.buf, bf.block_at_addr(first).offset + node_st.field(b"next").offset, 0xBAD8)
         assert list(read_embedded_tree(mat, ctx)) == []
     assert "unknown address" in caplog.text

@@ -88,6 +88,12 @@ class Struct:
         return f"<Struct {self.name.decode()} size={self.size}>"
 
     @property
+    def members(self) -> Sequence[tuple[int, int]]:
+        """The raw (type index, name index) pairs, for whole-DNA analyses that should
+        not pay for laying out every struct."""
+        return self._members
+
+    @property
     def fields(self) -> list[Field]:
         if self._fields is None:
             self._layout()
@@ -246,13 +252,15 @@ def _compile(struct_: Struct, path: tuple[bytes | int, ...]) -> Callable[[Any, i
     return lambda view, base: unpack(view.buf, base + offset)
 
 
-def _name_info(raw: bytes) -> tuple[bool, int]:
-    """(is a pointer, element count) of a DNA member name like ``*mtex[18]``."""
+_POINTER_PREFIXES = (b"*", b"(*")
+
+
+def _count(raw: bytes) -> int:
+    """Element count of an array member name like ``mat[4][4]``."""
     count = 1
-    if b"[" in raw:
-        for d in _DIMS.findall(raw):
-            count *= int(d)
-    return raw.startswith((b"*", b"(*")), count
+    for d in _DIMS.findall(raw):
+        count *= int(d)
+    return count
 
 
 def _align4(pos: int) -> int:
@@ -285,11 +293,11 @@ class DNA:
         pos += 4
         if count < 0 or count > len(data):
             raise DNAError(self.source, f"corrupt DNA block: {count} entries in {tag.decode()}")
-        out: list[bytes] = []
-        for _ in range(count):
-            end = data.index(b"\0", pos)
-            out.append(data[pos:end])
-            pos = end + 1
+        out = data[pos:].split(b"\0", count)
+        if len(out) <= count:
+            raise DNAError(self.source, f"corrupt DNA block: {tag.decode()} ends before its {count} entries")
+        del out[count]  # the rest of the block
+        pos += sum(map(len, out)) + count
         return out, _align4(pos)
 
     def _parse(self, data: bytes) -> None:
@@ -309,7 +317,7 @@ class DNA:
         self.struct_by_type_index: dict[int, Struct] = {}
         self.struct_by_name: dict[bytes, Struct] = {}
         short2 = struct.Struct(self.endian + "hh")
-        name_info = [_name_info(n) for n in self.names]
+        name_info = [(n.startswith(_POINTER_PREFIXES), _count(n) if b"[" in n else 1) for n in self.names]
         for index in range(nstructs):
             type_idx, nfields = short2.unpack_from(data, pos)
             pos += 4

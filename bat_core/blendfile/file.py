@@ -6,6 +6,7 @@ import gc
 import logging
 import mmap
 import os
+import struct
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,6 +19,12 @@ from .dna import DNA, Struct
 from .header import BlendHeader, parse_header
 
 log = logging.getLogger(__name__)
+
+#: Short block codes that are not ID types.
+NON_ID_CODES = frozenset({b"ID", b"DATA", b"REND", b"GLOB", b"TEST", b"USER", b"DNA1", b"ENDB"})
+
+#: Raw 4-byte codes to their NUL-stripped form, shared by every file.
+_CODES: dict[bytes, bytes] = {}
 
 
 #: Parsed DNAs by (DNA block bytes, endianness, pointer size).  Files saved by the same
@@ -53,6 +60,11 @@ class BlendFile:
         self.modified = False
         self._warned: set[int] = set()
         self._by_code: dict[bytes, list[Block]] | None = None
+        self._all: list[Block] | None = None
+        self._made: dict[int, Block] = {}
+        self._positions: list[int] = []
+        self._special: list[int] = []
+        self._addr_pos: dict[int, int] = {}
         self.buf: Any = None
         try:
             fh = open(self.path, "rb")  # noqa: SIM115 - kept open for the mapping's life
@@ -83,9 +95,11 @@ class BlendFile:
             raise BlendFileError(self.path, "not a blend file (no BLENDER header)")
         self.buf = compression.load(fh, self.compression, size)
         self.header: BlendHeader = parse_header(bytes(self.buf[:17]))
+        self._unpack_header = self.header.block_header_struct.unpack_from
+        self._header_size = self.header.block_header_struct.size
         self._index_blocks()
         # The last DNA1 block counts; Blender writes it at the end of the file.
-        dna_block = next((b for b in reversed(self.blocks) if b.code == b"DNA1"), None)
+        dna_block = next((b for b in reversed(self._special_blocks()) if b.code == b"DNA1"), None)
         if dna_block is None:
             raise BlendFileError(self.path, "no DNA1 block: corrupt or truncated blend file")
         self.dna = _shared_dna(
@@ -96,50 +110,136 @@ class BlendFile:
         )
 
     def _index_blocks(self) -> None:
+        """Scan the block headers: where each block starts, and where each address lives.
+
+        This is the one pass over the whole file, so it does the least it can per
+        header: no object per block.  :class:`Block` objects are made on demand,
+        and most blocks (``DATA``) are never asked for during a trace.
+        """
         buf = self.buf
-        end = len(buf)
-        layout = self.header.block_header_struct
-        unpack = layout.unpack_from
-        hsize = layout.size
-        last = end - hsize  # the last position a block header can start at
-        large = self.header.format_version == 1
+        hsize = self._header_size
+        unpack = self.header.scan_struct.unpack_from
         pos = self.header.size
-        blocks: list[Block] = []
-        append = blocks.append
-        by_addr: dict[int, Block] = {}
-        codes: dict[bytes, bytes] = {}
-        # A big file has hundreds of thousands of blocks: with the cyclic garbage
-        # collector running, it would scan the growing index again and again.
+        positions: list[int] = []
+        special: list[int] = []  # every block that is not DATA: IDs, placeholders, DNA1...
+        add_pos = positions.append
+        add_special = special.append
+        addr_pos: dict[int, int] = {}
+        data_code, end_code = b"DATA", b"ENDB"
+        large = self.header.format_version == 1
         gc_was_enabled = gc.isenabled()
-        gc.disable()
+        gc.disable()  # the collector would rescan the growing index again and again
+        code = b""
+        length = 0
         try:
-            while True:
-                if pos > last:
-                    raise BlendFileError(self.path, f"truncated: file ends at byte {end} inside a block header")
-                if large:
-                    raw_code, sdna, old, length, count = unpack(buf, pos)
-                else:
-                    raw_code, length, old, sdna, count = unpack(buf, pos)
-                code = codes.get(raw_code)
-                if code is None:
-                    code = codes[raw_code] = raw_code.rstrip(b"\0")
-                    if code == b"ENDB":
-                        break
-                data = pos + hsize
-                if length < 0 or data + length > end:
-                    raise BlendFileError(
-                        self.path,
-                        f"truncated or corrupt: block {code!r} at byte {pos} claims {length} bytes, "
-                        f"past the end of the file ({end} bytes)",
-                    )
-                pos = data + length
-                by_addr[old] = blk = Block(self, code, sdna, old, length, count, data)
-                append(blk)
+            if large:
+                while True:
+                    code, old, length = unpack(buf, pos)
+                    if code != data_code:
+                        if code == end_code:
+                            break
+                        add_special(pos)
+                    addr_pos[old] = pos
+                    add_pos(pos)
+                    pos += hsize + length
+            else:
+                while True:
+                    code, length, old = unpack(buf, pos)
+                    if code != data_code:
+                        if code == end_code:
+                            break
+                        add_special(pos)
+                    addr_pos[old] = pos
+                    add_pos(pos)
+                    pos += hsize + length
+        except struct.error:
+            self._scan_failed(positions, code, length)
         finally:
             if gc_was_enabled:
                 gc.enable()
-        self.blocks = blocks
-        self.block_by_addr = by_addr
+        if pos + hsize > len(buf):
+            raise BlendFileError(self.path, f"truncated: file ends at byte {len(buf)} inside a block header")
+        self._positions = positions
+        self._special = special
+        self._addr_pos = addr_pos
+
+    def _scan_failed(self, positions: list[int], code: bytes, length: int) -> None:
+        """Say why a header could not be read: the file ends, or a block claims too much."""
+        end = len(self.buf)
+        if positions:
+            last = positions[-1]
+            data = last + self._header_size
+            if data + length > end:
+                raise BlendFileError(
+                    self.path,
+                    f"truncated or corrupt: block {code.rstrip(bytes(1))!r} at byte {last} claims "
+                    f"{length} bytes, past the end of the file ({end} bytes)",
+                )
+        raise BlendFileError(self.path, f"truncated: file ends at byte {end} inside a block header")
+
+    # --- blocks ----------------------------------------------------------------------
+
+    def _block(self, pos: int) -> Block:
+        """The block whose header starts at ``pos`` (one object per block, made once)."""
+        blk = self._made.get(pos)
+        if blk is None:
+            if self.header.format_version == 1:
+                raw_code, sdna, old, length, count = self._unpack_header(self.buf, pos)
+            else:
+                raw_code, length, old, sdna, count = self._unpack_header(self.buf, pos)
+            code = _CODES.get(raw_code)
+            if code is None:
+                code = raw_code.rstrip(b"\0")
+                if len(_CODES) < 4096:  # a corrupt file may hold any number of odd codes
+                    _CODES[raw_code] = code
+            blk = self._made[pos] = Block(self, code, sdna, old, length, count, pos + self._header_size)
+        return blk
+
+    def _special_blocks(self) -> list[Block]:
+        make = self._block
+        return [make(pos) for pos in self._special]
+
+    @property
+    def blocks(self) -> list[Block]:
+        """Every block in file order (made on first use: a trace never needs them all)."""
+        if self._all is None:
+            make = self._block
+            self._all = [make(pos) for pos in self._positions]
+        return self._all
+
+    @property
+    def block_count(self) -> int:
+        return len(self._positions)
+
+    def id_blocks(self) -> list[Block]:
+        """The file's own ID blocks (two-letter codes), in file order; not placeholders."""
+        return [b for b in self._special_blocks() if len(b.code) == 2 and b.code not in NON_ID_CODES]
+
+    def block_at_addr(self, addr: int) -> Block | None:
+        """The block at an old memory address, or None; quiet (see :meth:`dereference`)."""
+        pos = self._addr_pos.get(addr)
+        if pos is None:
+            return None
+        blk = self._made.get(pos)
+        return blk if blk is not None else self._block(pos)
+
+    def peek_addr(self, addr: int) -> tuple[bytes, int, int, int, int] | None:
+        """(code, sdna index, data offset, size, count) of the block at ``addr``, or None.
+
+        For walkers that visit many blocks and keep few (the expander, the node
+        walker): no :class:`Block` object is made.  The sdna index is not checked.
+        """
+        pos = self._addr_pos.get(addr)
+        if pos is None:
+            return None
+        if self.header.format_version == 1:
+            raw_code, sdna, _, length, count = self._unpack_header(self.buf, pos)
+        else:
+            raw_code, length, _, sdna, count = self._unpack_header(self.buf, pos)
+        code = _CODES.get(raw_code)
+        if code is None:
+            code = raw_code.rstrip(b"\0")
+        return code, sdna, pos + self._header_size, length, count
 
     # --- look-ups ------------------------------------------------------------------
 
@@ -166,27 +266,32 @@ class BlendFile:
         """Every block with this code (``b'OB'``, ``b'IM'``...), in file order."""
         if self._by_code is None:
             by_code: dict[bytes, list[Block]] = {}
-            for blk in self.blocks:
+            for blk in self._special_blocks():
                 lst = by_code.get(blk.code)
                 if lst is None:
                     by_code[blk.code] = [blk]
                 else:
                     lst.append(blk)
             self._by_code = by_code
+        if code == b"DATA":
+            return [b for b in self.blocks if b.code == b"DATA"]
         return self._by_code.get(code, [])
 
     @property
     def codes(self) -> set[bytes]:
         self.blocks_by_code(b"")
         assert self._by_code is not None
-        return set(self._by_code)
+        codes = set(self._by_code)
+        if len(self._special) < len(self._positions):
+            codes.add(b"DATA")
+        return codes
 
     def dereference(self, addr: int) -> Block | None:
         """The block at an old memory address; None (with a warning) when there is none.
 
         In strict mode (``-S``) an unknown address is an error instead, as in BAT 1.x.
         """
-        blk = self.block_by_addr.get(addr)
+        blk = self.block_at_addr(addr)
         if blk is None and addr:
             if self.strict_pointers:
                 raise UnknownPointerError(self.path, f"pointer to unknown address 0x{addr:x}")
@@ -226,8 +331,11 @@ class BlendFile:
         buf, self.buf = self.buf, None
         if isinstance(buf, mmap.mmap):
             buf.close()
-        self.blocks = []
-        self.block_by_addr = {}
+        self._all = None
+        self._made = {}
+        self._positions = []
+        self._special = []
+        self._addr_pos = {}
         self._by_code = None
 
     def __enter__(self) -> BlendFile:

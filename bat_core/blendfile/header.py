@@ -27,6 +27,15 @@ class BlendHeader:
         return _BHEAD_LAYOUTS[(self.format_version, self.pointer_size, self.endian)]
 
     @property
+    def scan_struct(self) -> struct.Struct:
+        """The start of a block header as (code, len, old), or (code, old, len) for format 1.
+
+        Lengths are read unsigned, so a corrupt negative length cannot send the
+        index scan backwards; it runs past the end of the file instead.
+        """
+        return _SCAN_LAYOUTS[(self.format_version, self.pointer_size, self.endian)]
+
+    @property
     def pointer_format(self) -> str:
         return self.endian + ("Q" if self.pointer_size == 8 else "I")
 
@@ -39,6 +48,14 @@ _BHEAD_LAYOUTS = {
     (0, 8, "<"): struct.Struct("<4siQii"),
     (0, 8, ">"): struct.Struct(">4siQii"),
     (1, 8, "<"): struct.Struct("<4siQqq"),
+}
+
+_SCAN_LAYOUTS = {
+    (0, 4, "<"): struct.Struct("<4sII"),
+    (0, 4, ">"): struct.Struct(">4sII"),
+    (0, 8, "<"): struct.Struct("<4sIQ"),
+    (0, 8, ">"): struct.Struct(">4sIQ"),
+    (1, 8, "<"): struct.Struct("<4s4xQQ"),
 }
 
 

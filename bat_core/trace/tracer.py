@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..blendfile import BlendFile, Block, StructView, open_blend
+from ..blendfile.file import NON_ID_CODES
 from ..bpathlib import BlendPath
 from ..errors import BlendFileError
 from ..plugins import Handler, Registry, get_registry
@@ -24,13 +25,9 @@ from .usage import BlockUsage
 
 log = logging.getLogger(__name__)
 
-#: Block codes that are not IDs even though they are short.
-_NON_ID_CODES = frozenset({b"ID", b"DATA", b"REND", b"GLOB", b"TEST", b"USER", b"DNA1", b"ENDB"})
-
-
 def is_id_block(block: Block) -> bool:
     """A real (local) ID datablock: two-letter code, not a linked-ID placeholder."""
-    return len(block.code) == 2 and block.code not in _NON_ID_CODES
+    return len(block.code) == 2 and block.code not in NON_ID_CODES
 
 
 def library_path(li: Block) -> BlendPath:
@@ -82,6 +79,8 @@ class TraceContext:
         self.tracer = tracer
         self.blendfile = blendfile
         self.root: Block | None = None
+        #: Per-file scratch space for readers (anything worked out once per file).
+        self.memo: dict[object, object] = {}
 
     def read(self, view: StructView) -> Iterator[BlockUsage]:
         """Run the readers registered for ``view``'s DNA struct (modifiers, nodes, strips).
@@ -174,12 +173,11 @@ class Tracer:
 
         self.callback.trace_blendfile(main)
         ctx = TraceContext(self, bf)
-        for block in bf.blocks:
+        for block in bf.id_blocks():
             if self._aborted:
                 return
-            if is_id_block(block):
-                yield from self._read_block(block, ctx)
-        self._queue_placeholders(bf, (b for b in bf.blocks if b.code == b"ID"), pending)
+            yield from self._read_block(block, ctx)
+        self._queue_placeholders(bf, bf.blocks_by_code(b"ID"), pending)
 
         while pending and not self._aborted:
             path, names = pending.popleft()
@@ -233,8 +231,9 @@ class Tracer:
                     todo.append(dep)
         for li in self._queue_placeholders(lib, placeholders, pending):
             yield from self._read_block(li, ctx)
+        found = (lib.block_at_addr(addr) for addr in visited)
         done_ids.setdefault(os.path.realpath(path), set()).update(
-            b.id_name for b in lib.blocks if b.addr_old in visited and is_id_block(b))
+            b.id_name for b in found if b is not None and is_id_block(b))
 
     def _queue_placeholders(self, bf: BlendFile, placeholders: Iterable[Block],
                             pending: deque[tuple[Path, set[bytes]]]) -> list[Block]:
@@ -260,7 +259,7 @@ class Tracer:
 
 
 def _id_index(bf: BlendFile) -> dict[bytes, Block]:
-    return {b.id_name: b for b in bf.blocks if is_id_block(b)}
+    return {b.id_name: b for b in bf.id_blocks()}
 
 
 def trace(blendfile: os.PathLike[str] | str, *, callback: TraceCallback | None = None,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from typing import Any
 
 from bat_core.blendfile import DNA, BlendFile, Block, Struct
+from bat_core.blendfile.dna import bare_name
 from bat_core.trace import TraceContext
 
 # Pointers that do not express a dependency: list links between IDs, runtime
@@ -28,14 +28,40 @@ _SKIP_FIELDS: dict[bytes, frozenset[bytes]] = {
 }
 
 
+#: Pointers to these types hold plain data (strings, arrays of numbers), never an ID.
+_PLAIN_TYPES = frozenset({b"char", b"uchar", b"short", b"ushort", b"int", b"uint", b"long", b"ulong",
+                          b"float", b"double", b"int64_t", b"uint64_t", b"int8_t", b"uint8_t",
+                          b"int16_t", b"uint16_t", b"int32_t", b"uint32_t", b"bool"})
+
+
 class _Plan:
-    """Per-struct lists of pointer offsets worth following."""
+    """How to read the pointers worth following out of one struct instance.
 
-    __slots__ = ("double", "single")
+    ``single`` unpacks all of them in one call (a format with padding between
+    the pointer fields); ``double`` are offsets of ``**`` fields, pointers to
+    separate arrays of pointers.
+    """
 
-    def __init__(self) -> None:
-        self.single: list[int] = []
-        self.double: list[int] = []
+    __slots__ = ("double", "single", "size")
+
+    def __init__(self, offsets: list[int], double: list[int], size: int, pointer_format: str) -> None:
+        self.size = size
+        self.double = double
+        self.single = _gather_format(sorted(offsets), pointer_format) if offsets else None
+
+
+def _gather_format(offsets: list[int], pointer_format: str) -> struct.Struct:
+    """A struct format that reads the pointers at ``offsets`` and skips the bytes between."""
+    endian, code = pointer_format[0], pointer_format[1:]
+    psize = struct.calcsize(pointer_format)
+    parts = [endian]
+    pos = 0
+    for off in offsets:
+        if off > pos:
+            parts.append(f"{off - pos}x")
+        parts.append(code)
+        pos = off + psize
+    return struct.Struct("".join(parts))
 
 
 class _DNAPlans:
@@ -43,47 +69,60 @@ class _DNAPlans:
 
     def __init__(self, dna: DNA) -> None:
         self.dna = dna
-        self.id_structs = {st.index for st in dna.structs if _is_id_struct(st)}
         self.reach = self._reachability()
-        self._plans: dict[int, _Plan] = {}
-
-    def _targets(self, st: Struct) -> Iterator[tuple[str, Any]]:
-        """(kind, struct-or-None) for each pointer/nested field: kinds ptr, void, nested."""
-        skip = _SKIP_FIELDS.get(st.name, frozenset())
-        for f in st.fields:
-            if f.name in skip or f.is_funcptr:
-                continue
-            if f.is_pointer:
-                target = self.dna.struct_by_name.get(f.type_name)
-                yield ("ptr", target) if target is not None else ("void", None)
-            elif f.struct is not None:
-                yield "nested", f.struct
+        self._plans: dict[int, _Plan | None] = {}
+        self.pointer_format = dna.endian + dna.pointer_char
 
     def _reachability(self) -> set[int]:
-        """Indexes of structs from which an ID may be reached (fixed point)."""
-        reach = set(self.id_structs)
-        changed = True
-        structs = self.dna.structs
-        while changed:
-            changed = False
-            for st in structs:
-                if st.index in reach:
+        """Indexes of structs from which an ID may be reached.
+
+        Works on the raw DNA members (no struct layouts): an edge from each struct
+        to the structs it points at or embeds, then a search backwards from the ID
+        structs and from the structs holding ``void *`` pointers, which may point
+        at anything.
+        """
+        dna = self.dna
+        names, type_names = dna.names, dna.type_names
+        by_type = dna.struct_by_type_index
+        users: dict[int, list[int]] = {}  # struct index -> structs pointing at or embedding it
+        reach: set[int] = set()
+        for st in dna.structs:
+            members = st.members
+            if st.name == b"ID" or (members and type_names[members[0][0]] == b"ID"
+                                    and bare_name(names[members[0][1]]) == b"id"):
+                reach.add(st.index)
+            skip = _SKIP_FIELDS.get(st.name)
+            for type_idx, name_idx in members:
+                raw = names[name_idx]
+                if raw.startswith(b"(*") or (skip and bare_name(raw) in skip):
                     continue
-                for kind, target in self._targets(st):
-                    if kind == "void" or (target is not None and target.index in reach):
-                        reach.add(st.index)
-                        changed = True
-                        break
+                target = by_type.get(type_idx)
+                if target is not None:
+                    users.setdefault(target.index, []).append(st.index)
+                elif raw.startswith(b"*") and type_names[type_idx] not in _PLAIN_TYPES:
+                    reach.add(st.index)  # void * (or an unknown type): may lead anywhere
+        todo = list(reach)
+        while todo:
+            for user in users.get(todo.pop(), ()):
+                if user not in reach:
+                    reach.add(user)
+                    todo.append(user)
         return reach
 
-    def plan(self, st: Struct) -> _Plan:
-        plan = self._plans.get(st.index)
-        if plan is None:
-            plan = self._plans[st.index] = _Plan()
-            self._fill(st, 0, plan)
+    def plan(self, sdna_index: int) -> _Plan | None:
+        """The walk plan of a struct, or None when nothing in it can lead to an ID."""
+        plan = self._plans.get(sdna_index)
+        if plan is None and sdna_index not in self._plans:
+            st = self.dna.structs[sdna_index]
+            single: list[int] = []
+            double: list[int] = []
+            self._fill(st, 0, single, double)
+            if single or double:
+                plan = _Plan(single, double, st.size, self.pointer_format)
+            self._plans[sdna_index] = plan
         return plan
 
-    def _fill(self, st: Struct, base: int, plan: _Plan) -> None:
+    def _fill(self, st: Struct, base: int, single: list[int], double: list[int]) -> None:
         psize = self.dna.pointer_size
         skip = _SKIP_FIELDS.get(st.name, frozenset())
         for f in st.fields:
@@ -94,20 +133,10 @@ class _DNAPlans:
                 if target is not None and target.index not in self.reach:
                     continue
                 offsets = [base + f.offset + i * psize for i in range(f.count)]
-                if f.raw_name.startswith(b"**"):
-                    plan.double.extend(offsets)
-                else:
-                    plan.single.extend(offsets)
+                (double if f.raw_name.startswith(b"**") else single).extend(offsets)
             elif f.struct is not None and f.struct.index in self.reach:
                 for i in range(f.count):
-                    self._fill(f.struct, base + f.offset + i * f.struct.size, plan)
-
-
-def _is_id_struct(st: Struct) -> bool:
-    if st.name == b"ID":
-        return True
-    fields = st.fields
-    return bool(fields) and fields[0].name == b"id" and fields[0].type_name == b"ID"
+                    self._fill(f.struct, base + f.offset + i * f.struct.size, single, double)
 
 
 _plans_cache: dict[int, tuple[DNA, _DNAPlans]] = {}
@@ -124,49 +153,56 @@ def _plans_for(bf: BlendFile) -> _DNAPlans:
 
 def expand_id(block: Block, ctx: TraceContext | None = None) -> Iterator[Block]:
     """Yield the ID blocks (and linked-ID placeholders) ``block`` points at, directly
-    or through its own data blocks."""
+    or through its own data blocks.
+
+    Data blocks are visited through :meth:`BlendFile.peek_addr` (a header read,
+    no :class:`Block` object); only the IDs found become blocks.
+    """
     bf = block.file
     plans = _plans_for(bf)
-    by_addr = bf.block_by_addr
+    peek = bf.peek_addr
     buf = bf.buf
-    unpack = struct.Struct(bf.header.pointer_format).unpack_from
     psize = bf.header.pointer_size
+    array_format = bf.header.endian + ("Q" if psize == 8 else "I")
     reach = plans.reach
+    block.dna_type  # noqa: B018 - validates the root block's struct (raises on a corrupt one)
     seen: set[int] = {block.addr_old}
-    stack: list[Block] = [block]
+    stack: list[tuple[int, int, int, int]] = [(block.sdna_index, block.offset, block.size, block.count)]
     while stack:
-        blk = stack.pop()
-        st = blk.dna_type
-        plan = plans.plan(st)
-        if not plan.single and not plan.double:
+        sdna, offset, size, count = stack.pop()
+        plan = plans.plan(sdna)
+        if plan is None:
             continue
         addrs: list[int] = []
-        for i in range(blk.count):
-            base = blk.offset + i * st.size
-            if base + st.size > blk.offset + blk.size:
+        single = plan.single
+        step = plan.size
+        end = offset + size
+        for base in range(offset, offset + count * step, step):
+            if base + step > end:
                 break
-            for off in plan.single:
-                addr = unpack(buf, base + off)[0]
-                if addr:
-                    addrs.append(addr)
+            if single is not None:
+                addrs.extend(single.unpack_from(buf, base))
             for off in plan.double:
-                addr = unpack(buf, base + off)[0]
-                array = by_addr.get(addr) if addr else None
-                if array is not None and array.addr_old not in seen:
-                    seen.add(array.addr_old)
-                    n = array.size // psize
-                    addrs.extend(a for a in struct.unpack_from(
-                        f"{bf.header.endian}{n}{'Q' if psize == 8 else 'I'}", buf, array.offset) if a)
+                addr = struct.unpack_from(array_format, buf, base + off)[0]
+                if not addr or addr in seen:
+                    continue
+                seen.add(addr)
+                array = peek(addr)
+                if array is not None:
+                    n = array[3] // psize
+                    addrs.extend(struct.unpack_from(f"{bf.header.endian}{n}{array_format[1]}", buf, array[2]))
         for addr in addrs:
-            if addr in seen:
-                continue
-            target = by_addr.get(addr)
-            if target is None:
+            if not addr or addr in seen:
                 continue
             seen.add(addr)
-            code = target.code
+            target = peek(addr)
+            if target is None:
+                continue
+            code = target[0]
             if code == b"DATA":
-                if target.sdna_index and target.dna_type.index in reach:
-                    stack.append(target)
+                if target[1] and target[1] in reach:
+                    stack.append(target[1:])
             elif len(code) == 2:
-                yield target
+                found = bf.block_at_addr(addr)
+                if found is not None:
+                    yield found

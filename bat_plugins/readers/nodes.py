@@ -27,36 +27,69 @@ NODE_SCRIPT_EXTERNAL = 1
 OWNER_CODES = (b"MA", b"LA", b"WO", b"SC", b"TE", b"LS")
 
 
+class _NodeLayout:
+    """Where a file's node trees keep their links, worked out once per file."""
+
+    __slots__ = ("first_off", "next_off", "node_size", "storage_off", "unpack", "wanted")
+
+    def __init__(self, tree: StructView, ctx: TraceContext) -> None:
+        bf = tree.file
+        node_st = bf.dna.struct_by_name[b"bNode"]
+        by_name = bf.dna.struct_by_name
+        #: sdna indexes of the node storage structs that some reader wants.
+        self.wanted = frozenset(by_name[n].index for n in ctx.tracer.registry.readers_by_struct if n in by_name)
+        self.first_off = tree.dna_type.locate((b"nodes", b"first"))[0]
+        self.node_size = node_st.size
+        self.next_off = node_st.field(b"next").offset
+        self.storage_off = node_st.field(b"storage").offset
+        self.unpack = struct.Struct(bf.header.pointer_format).unpack_from
+
+
+def _layout(tree: StructView, ctx: TraceContext) -> _NodeLayout | None:
+    key = ("nodes.layout", tree.dna_type.index)
+    layout = ctx.memo.get(key, False)
+    if layout is False:
+        usable = b"bNode" in tree.file.dna.struct_by_name and tree.has((b"nodes", b"first"))
+        layout = ctx.memo[key] = _NodeLayout(tree, ctx) if usable else None
+    assert layout is None or isinstance(layout, _NodeLayout)
+    return layout
+
+
 def read_node_tree(tree: StructView, ctx: TraceContext) -> Iterator[BlockUsage]:
     """Hand each node's storage with a registered reader to ``ctx.read``.
 
     Production files have thousands of nodes, few with interesting storage, so
-    the ``next``/``storage`` pointers are unpacked directly rather than through
-    a view per node.
+    the ``next``/``storage`` pointers are unpacked directly and nodes are visited
+    by header (:meth:`BlendFile.peek_addr`) rather than through a view per node.
     """
-    bf = tree.file
-    node_st = bf.dna.struct_by_name.get(b"bNode")
-    if node_st is None or not tree.has((b"nodes", b"first")):
+    layout = _layout(tree, ctx)
+    if layout is None or not layout.wanted:
         return
-    next_off = node_st.field(b"next").offset
-    storage_off = node_st.field(b"storage").offset
-    unpack = struct.Struct(bf.header.pointer_format).unpack_from
+    bf = tree.file
     buf = bf.buf
-    by_addr = bf.block_by_addr
-    wanted = ctx.tracer.registry.readers_by_struct
+    peek = bf.peek_addr
+    unpack = layout.unpack
+    wanted = layout.wanted
     seen: set[int] = set()
-    addr = tree.get((b"nodes", b"first"))
+    addr = unpack(buf, tree.offset + layout.first_off)[0]
     while addr and addr not in seen:
         seen.add(addr)
-        node = by_addr.get(addr) or bf.dereference(addr)  # dereference warns (or raises)
-        if node is None or node.size < node_st.size:
+        node = peek(addr)
+        if node is None:
+            bf.dereference(addr)  # warns (or raises in strict mode)
             return
-        storage_addr = unpack(buf, node.offset + storage_off)[0]
+        if node[3] < layout.node_size:
+            return
+        storage_addr = unpack(buf, node[2] + layout.storage_off)[0]
         if storage_addr:
-            storage = by_addr.get(storage_addr) or bf.dereference(storage_addr)
-            if storage is not None and storage.dna_type.name in wanted:
-                yield from ctx.read(storage)
-        addr = unpack(buf, node.offset + next_off)[0]
+            storage = peek(storage_addr)
+            if storage is None:
+                bf.dereference(storage_addr)
+            elif storage[1] in wanted:
+                found = bf.block_at_addr(storage_addr)
+                if found is not None:
+                    yield from ctx.read(found)
+        addr = unpack(buf, node[2] + layout.next_off)[0]
 
 
 def read_embedded_tree(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
