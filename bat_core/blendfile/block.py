@@ -50,20 +50,15 @@ class StructView:
         them.  With ``default`` given, a field the struct does not have (an older
         or newer Blender) returns it instead of raising ``KeyError``.
         """
-        try:
-            reader = self.dna_type.reader(path)
-        except KeyError:
+        reader = self.dna_type.reader_or_none(path)
+        if reader is None:
             if default is _MISSING:
-                raise
+                raise KeyError(f"{self.dna_type_name} has no field {path!r}")
             return default
         return reader(self.file, self.offset)
 
     def has(self, path: FieldPath) -> bool:
-        try:
-            self.dna_type.reader(path)
-        except KeyError:
-            return False
-        return True
+        return self.dna_type.reader_or_none(path) is not None
 
     def get_pointer(self, path: FieldPath, default: Any = _MISSING) -> Block | None:
         """Follow a pointer field to the block it points at (None for a null pointer)."""

@@ -26,6 +26,7 @@ _BASIC_FORMATS = {
 }
 _FORMAT_BY_SIZE = {1: "b", 2: "h", 4: "i", 8: "q"}
 _DIMS = re.compile(rb"\[(\d+)\]")
+_UNKNOWN: Any = object()
 
 
 class DNAError(BlendFileError):
@@ -82,7 +83,7 @@ class Struct:
         self._members = members
         self._fields: list[Field] | None = None
         self._by_name: dict[bytes, Field] = {}
-        self._readers: dict[Any, Callable[[Any, int], Any]] = {}
+        self._readers: dict[Any, Callable[[Any, int], Any] | None] = {}
 
     def __repr__(self) -> str:
         return f"<Struct {self.name.decode()} size={self.size}>"
@@ -158,15 +159,30 @@ class Struct:
 
         Paths are a field name or a tuple of names into nested structs, with
         integers indexing arrays: ``(b'id', b'name')``, ``(b'mtex', 3)``.
+        Raises KeyError for a path the struct does not have (remembered too:
+        readers probe for fields that differ between Blender versions).
         """
         key = path if not isinstance(path, list) else tuple(path)
-        try:
-            return self._readers[key]
-        except KeyError:
-            pass
-        fn = _compile(self, _normalise(path))
-        self._readers[key] = fn
-        return fn
+        fn = self._readers.get(key, _UNKNOWN)
+        if fn is _UNKNOWN:
+            try:
+                fn = _compile(self, _normalise(path))
+            except KeyError:
+                fn = None
+            self._readers[key] = fn
+        if fn is None:
+            raise KeyError(f"{self.name.decode()} has no field {path!r}")
+        return fn  # type: ignore[no-any-return]
+
+    def reader_or_none(self, path: FieldPath) -> Callable[[Any, int], Any] | None:
+        """Like :meth:`reader`, but None for a path the struct does not have."""
+        fn = self._readers.get(path, _UNKNOWN) if not isinstance(path, list) else _UNKNOWN
+        if fn is _UNKNOWN:
+            try:
+                return self.reader(path)
+            except KeyError:
+                return None
+        return fn  # type: ignore[no-any-return]
 
     def locate(self, path: FieldPath) -> tuple[int, Field, int]:
         """(offset inside this struct, field, element count) for a field path."""

@@ -62,7 +62,8 @@ class BlendFile:
         self._by_code: dict[bytes, list[Block]] | None = None
         self._all: list[Block] | None = None
         self._made: dict[int, Block] = {}
-        self._positions: list[int] = []
+        self._positions: list[int] | None = None
+        self._end_pos = 0
         self._special: list[int] = []
         self._addr_pos: dict[int, int] = {}
         self.buf: Any = None
@@ -120,9 +121,7 @@ class BlendFile:
         hsize = self._header_size
         unpack = self.header.scan_struct.unpack_from
         pos = self.header.size
-        positions: list[int] = []
         special: list[int] = []  # every block that is not DATA: IDs, placeholders, DNA1...
-        add_pos = positions.append
         add_special = special.append
         addr_pos: dict[int, int] = {}
         data_code, end_code = b"DATA", b"ENDB"
@@ -131,6 +130,7 @@ class BlendFile:
         gc.disable()  # the collector would rescan the growing index again and again
         code = b""
         length = 0
+        last = -1
         try:
             if large:
                 while True:
@@ -140,7 +140,7 @@ class BlendFile:
                             break
                         add_special(pos)
                     addr_pos[old] = pos
-                    add_pos(pos)
+                    last = pos
                     pos += hsize + length
             else:
                 while True:
@@ -150,24 +150,23 @@ class BlendFile:
                             break
                         add_special(pos)
                     addr_pos[old] = pos
-                    add_pos(pos)
+                    last = pos
                     pos += hsize + length
         except struct.error:
-            self._scan_failed(positions, code, length)
+            self._scan_failed(last, code, length)
         finally:
             if gc_was_enabled:
                 gc.enable()
         if pos + hsize > len(buf):
             raise BlendFileError(self.path, f"truncated: file ends at byte {len(buf)} inside a block header")
-        self._positions = positions
+        self._end_pos = pos  # the ENDB block
         self._special = special
         self._addr_pos = addr_pos
 
-    def _scan_failed(self, positions: list[int], code: bytes, length: int) -> None:
+    def _scan_failed(self, last: int, code: bytes, length: int) -> None:
         """Say why a header could not be read: the file ends, or a block claims too much."""
         end = len(self.buf)
-        if positions:
-            last = positions[-1]
+        if last >= 0:
             data = last + self._header_size
             if data + length > end:
                 raise BlendFileError(
@@ -199,17 +198,36 @@ class BlendFile:
         make = self._block
         return [make(pos) for pos in self._special]
 
+    def _block_positions(self) -> list[int]:
+        """Where every block header starts, ENDB excluded (a second, simpler scan:
+        the index itself does not keep this list, a trace never needs it)."""
+        if self._positions is None:
+            if self.buf is None:  # closed
+                return []
+            positions: list[int] = []
+            add = positions.append
+            pos = self.header.size
+            end_pos = self._end_pos
+            hsize = self._header_size
+            unpack = self.header.scan_struct.unpack_from
+            length_at = 2 if self.header.format_version == 1 else 1
+            while pos < end_pos:
+                add(pos)
+                pos += hsize + unpack(self.buf, pos)[length_at]
+            self._positions = positions
+        return self._positions
+
     @property
     def blocks(self) -> list[Block]:
         """Every block in file order (made on first use: a trace never needs them all)."""
         if self._all is None:
             make = self._block
-            self._all = [make(pos) for pos in self._positions]
+            self._all = [make(pos) for pos in self._block_positions()]
         return self._all
 
     @property
     def block_count(self) -> int:
-        return len(self._positions)
+        return len(self._block_positions())
 
     def id_blocks(self) -> list[Block]:
         """The file's own ID blocks (two-letter codes), in file order; not placeholders."""
@@ -282,7 +300,7 @@ class BlendFile:
         self.blocks_by_code(b"")
         assert self._by_code is not None
         codes = set(self._by_code)
-        if len(self._special) < len(self._positions):
+        if len(self._special) < self.block_count:
             codes.add(b"DATA")
         return codes
 
@@ -333,7 +351,7 @@ class BlendFile:
             buf.close()
         self._all = None
         self._made = {}
-        self._positions = []
+        self._positions = None
         self._special = []
         self._addr_pos = {}
         self._by_code = None

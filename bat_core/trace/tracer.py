@@ -81,6 +81,7 @@ class TraceContext:
         self.root: Block | None = None
         #: Per-file scratch space for readers (anything worked out once per file).
         self.memo: dict[object, object] = {}
+        self.readers: dict[tuple[bytes, int], list[Handler]] = {}
 
     def read(self, view: StructView) -> Iterator[BlockUsage]:
         """Run the readers registered for ``view``'s DNA struct (modifiers, nodes, strips).
@@ -120,12 +121,17 @@ class Tracer:
         return handlers
 
     def _read_block(self, block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
-        reg = self.registry
-        readers = reg.readers_by_code.get(block.code)
-        if readers is None and not reg.readers_by_struct:
+        # The readers depend on the code and the DNA struct: worked out once per
+        # pair and file (a production file has thousands of objects, meshes...).
+        key = (block.code, block.sdna_index)
+        readers = ctx.readers.get(key)
+        if readers is None:
+            reg = self.registry
+            readers = ctx.readers[key] = self._handlers(block, reg.readers_by_code, reg.readers_by_struct)
+        if not readers:
             return
         ctx.root = block
-        for reader in self._handlers(block, reg.readers_by_code, reg.readers_by_struct):
+        for reader in readers:
             for usage in reader(block, ctx):
                 if not usage.block_name:
                     usage.block_name = block.id_name

@@ -24,10 +24,11 @@ _CUSTOMDATA_FIELDS = ((b"ldata", b"corner_data"), (b"fdata", b"face_data"))
 
 def read_mesh(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
     for names in _CUSTOMDATA_FIELDS:
-        field = first_field(block, names)
-        if field is None:
-            continue
-        if not block.get((field, b"external"), 0):
+        for field in names:
+            addr = block.get((field, b"external"), None)
+            if addr is not None:
+                break
+        if not addr:
             continue
         external = block.get_pointer((field, b"external"), None)
         if external is None:

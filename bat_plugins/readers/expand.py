@@ -25,13 +25,10 @@ _SKIP_FIELDS: dict[bytes, frozenset[bytes]] = {
     b"bNodeTree": frozenset({b"owner_id"}),
     b"Object": frozenset({b"proxy_from"}),
     b"Collection": frozenset({b"owner_id"}),
+    # Blender 4.x/5.x generic attributes: arrays of numbers, strings, never IDs.
+    b"Attribute": frozenset({b"data"}),
+    b"AttributeArray": frozenset({b"data", b"sharing_info"}),
 }
-
-
-#: Pointers to these types hold plain data (strings, arrays of numbers), never an ID.
-_PLAIN_TYPES = frozenset({b"char", b"uchar", b"short", b"ushort", b"int", b"uint", b"long", b"ulong",
-                          b"float", b"double", b"int64_t", b"uint64_t", b"int8_t", b"uint8_t",
-                          b"int16_t", b"uint16_t", b"int32_t", b"uint32_t", b"bool"})
 
 
 class _Plan:
@@ -99,8 +96,11 @@ class _DNAPlans:
                 target = by_type.get(type_idx)
                 if target is not None:
                     users.setdefault(target.index, []).append(st.index)
-                elif raw.startswith(b"*") and type_names[type_idx] not in _PLAIN_TYPES:
-                    reach.add(st.index)  # void * (or an unknown type): may lead anywhere
+                elif raw.startswith(b"*") and type_names[type_idx] == b"void":
+                    # Only void * may point at anything.  Pointers to other types
+                    # that are not DNA structs (char *, float *, runtime handles)
+                    # hold plain or runtime data, never an ID.
+                    reach.add(st.index)
         todo = list(reach)
         while todo:
             for user in users.get(todo.pop(), ()):
@@ -130,6 +130,8 @@ class _DNAPlans:
                 continue
             if f.is_pointer:
                 target = self.dna.struct_by_name.get(f.type_name)
+                if target is None and f.type_name != b"void":
+                    continue
                 if target is not None and target.index not in self.reach:
                     continue
                 offsets = [base + f.offset + i * psize for i in range(f.count)]

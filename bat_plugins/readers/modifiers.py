@@ -48,9 +48,7 @@ OCEAN_FILES = "*_[-0-9][0-9][0-9][0-9]*.exr"
 
 def iter_modifiers(ob: Block) -> Iterator[Block]:
     """The blocks of ``Object.modifiers``; their links are in the nested ``modifier``."""
-    if not ob.has(b"modifiers"):
-        return
-    addr = ob.get((b"modifiers", b"first"))
+    addr = ob.get((b"modifiers", b"first"), 0)
     seen: set[int] = set()
     while addr and addr not in seen:
         seen.add(addr)

@@ -113,10 +113,11 @@ def read_particle_system(psys: StructView, ctx: TraceContext) -> Iterator[BlockU
 
 def read_object(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
     """Particle systems (dispatched by struct name) and the soft body of an object."""
-    if block.has(b"particlesystem"):
+    # Most objects have neither: test the pointers before building any view.
+    if block.get((b"particlesystem", b"first"), 0):
         for psys in block.iter_listbase(b"particlesystem"):
             yield from ctx.read(psys)
-    soft = block.get_pointer(b"soft", None)
+    soft = block.get_pointer(b"soft", None) if block.get(b"soft", 0) else None
     if soft is not None:
         # 2.8+ keeps the caches in SoftBody_Shared (the copy in SoftBody is legacy).
         shared = soft.get_pointer(b"shared", None)
