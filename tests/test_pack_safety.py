@@ -122,17 +122,18 @@ def test_ctrl_c_stops_the_cli_within_a_second(big_scenario: Path, tmp_path: Path
 def test_disk_full(big_scenario: Path, tmp_path: Path, run_bat) -> None:  # type: ignore[no-untyped-def]
     before = _hashes(big_scenario)
     target = tmp_path / "out"
-    real_write_all = transfer.write_all
+    real_copy = transfer.copy_contents
     calls = 0
 
-    def write_then_fill(fd: int, data: memoryview) -> None:
+    def copy_then_fill(src: int, dst: int, io: object) -> None:
         nonlocal calls
         calls += 1
         if calls > 3:
+            os.write(dst, b"half a file")
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_write_all(fd, data)
+        real_copy(src, dst, io)  # type: ignore[arg-type]
 
-    with mock.patch("bat_plugins.directory.transfer.write_all", side_effect=write_then_fill), \
+    with mock.patch("bat_plugins.directory.transfer.copy_contents", side_effect=copy_then_fill), \
             pytest.raises(PackError, match="No space left on device") as info:
         pack(big_scenario / "images.blend", str(target))
     assert info.value.result is not None and info.value.result.error
@@ -140,13 +141,44 @@ def test_disk_full(big_scenario: Path, tmp_path: Path, run_bat) -> None:  # type
     assert not (target / "textures" / "single.png").exists()
     assert _hashes(big_scenario) == before
 
-    with mock.patch("bat_plugins.directory.transfer.write_all",
-                    side_effect=OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))):
+    # The kernel's copy itself reports the full disk.
+    with mock.patch("os.copy_file_range", side_effect=OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))):
         res = run_bat("pack", str(big_scenario / "images.blend"), str(tmp_path / "out2"))
     assert res.exit_code == 1
     assert "bat: error: cannot transfer" in res.stderr and "No space left on device" in res.stderr
     assert "pack stopped after" in res.stderr
     assert not _partials(tmp_path / "out2")
+
+
+@pytest.mark.parametrize("err", [errno.EXDEV, errno.ENOSYS, errno.EINVAL])
+def test_copies_without_kernel_copy(big_scenario: Path, tmp_path: Path, err: int) -> None:
+    """Where copy_file_range is refused (another file system, an old kernel), plain reads and writes."""
+    target = tmp_path / "out"
+    with mock.patch("os.copy_file_range", side_effect=OSError(err, os.strerror(err))) as kernel:
+        result = pack(big_scenario / "images.blend", str(target), project=big_scenario)
+    assert kernel.called
+    copied = [f for f in result.files if f.action == "copied"]
+    assert copied
+    for f in copied:
+        assert (target / f.relpath).read_bytes() == f.source.read_bytes()
+
+
+def test_repack_compares_contents_when_times_differ(big_scenario: Path, tmp_path: Path) -> None:
+    """Same size and time: skipped unread.  Same size, other time: skipped only with the same bytes."""
+    target = tmp_path / "out"
+    first = pack(big_scenario / "images.blend", str(target), project=big_scenario)
+    plain = next(f for f in first.files if f.action == "copied" and f.size > 1)
+    packed = target / plain.relpath
+    data = packed.read_bytes()
+    packed.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])  # same size, new time, other bytes
+    again = pack(big_scenario / "images.blend", str(target), project=big_scenario)
+    actions = {f.relpath: f.action for f in again.files}
+    assert actions[plain.relpath] == "copied"
+    assert packed.read_bytes() == data
+    os.utime(packed, ns=(0, 0))  # same bytes, other time: compared, then skipped
+    third = pack(big_scenario / "images.blend", str(target), project=big_scenario)
+    assert {f.relpath: f.action for f in third.files}[plain.relpath] == "skipped"
+    assert all(f.action == "skipped" for f in third.files if f.action != "excluded")
 
 
 def test_disk_full_zip(big_scenario: Path, tmp_path: Path) -> None:

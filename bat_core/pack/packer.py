@@ -20,6 +20,7 @@ from ..blendfile import Compression
 from ..errors import BatError
 from ..plugins import get_registry
 from ..progress import CallbackGroup, PackCallback, ThreadSafeCallback, TraceCallback
+from ..realpaths import RealPaths
 from ..trace import BlendFileCache, BlockUsage, Tracer
 from . import fields
 from .errors import Aborted, PackError
@@ -143,15 +144,16 @@ class Packer:
                                 "being packed; choose a target outside it")
         if plan is None:
             return
-        sources = {os.path.realpath(f.source): f for f in plan.files}
+        real = RealPaths()
+        sources = {real(f.source): f for f in plan.files}
         if target.local_file is not None and os.path.realpath(target.local_file) in sources:
             raise PackError(f"refusing to pack into {target.local_file}: it is one of the files being packed")
         if target.local_dir is not None:
             for f in plan.files:
                 assert f.dest is not None
-                there = os.path.realpath(target.local_dir / f.dest)
+                there = real(target.local_dir / f.dest)
                 other = sources.get(there)
-                if other is not None and other is not f and there != os.path.realpath(f.source):
+                if other is not None and other is not f and there != real(f.source):
                     raise PackError(f"refusing to pack {f.source} as {target.local_dir / f.dest}: "
                                     f"that would overwrite {other.source}, which is being packed")
 
@@ -239,7 +241,8 @@ class Packer:
                     self._check_abort()
                     read_from = self._rewrite(entry, tmpdir / f"{n}-{entry.source.name}")
                     size = read_from.stat().st_size
-                item = TransferItem(read_from, entry.dest, size, entry.source, entry.is_blendfile)
+                item = TransferItem(read_from, entry.dest, size, entry.source, entry.is_blendfile,
+                                    temporary=entry.action is Action.REWRITE)
                 if entry.action is Action.REWRITE:
                     rewritten.add(id(item))
                 items.append(item)

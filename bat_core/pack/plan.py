@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 
 from ..blendfile.dna import FieldPath
+from ..realpaths import RealPaths
 from ..trace import BlockUsage
 from . import fields
 from .errors import PackError
@@ -80,10 +81,6 @@ class PackPlan:
         return sum(f.size for f in self.files)
 
 
-def _real(path: Path) -> str:
-    return os.path.realpath(path)
-
-
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -102,6 +99,7 @@ class _Planner:
         self.excluded: dict[Path, PlannedFile] = {}
         self.missing: dict[Path, MissingFile] = {}
         self.rewrites: dict[tuple[int, int, str], Rewrite] = {}
+        self._real = RealPaths()
         self.main = self._add(blendfile, place(blendfile, project), exact=True, blend=True)
 
     # --- placing files -----------------------------------------------------------
@@ -113,7 +111,7 @@ class _Planner:
         whose stored path names their common directory); otherwise a file reached
         through two paths keeps its first place and is transferred once.
         """
-        real = _real(src)
+        real = self._real(src)
         known = self.by_real.get(real)
         if known is not None and (not exact or known.dest == dest):
             if blend:
@@ -122,7 +120,7 @@ class _Planner:
             return known
         other = self.by_dest.get(dest)
         if other is not None:
-            if _real(other.source) == real:
+            if self._real(other.source) == real:
                 return other
             raise PackError(f"two different files would be packed as {dest}: {other.source} and {src}")
         entry = PlannedFile(src, dest, _size(src), is_blendfile=blend)
@@ -133,7 +131,7 @@ class _Planner:
         return entry
 
     def _exclude(self, path: Path, reason: str) -> None:
-        if path not in self.excluded and _real(path) not in self.by_real:
+        if path not in self.excluded and self._real(path) not in self.by_real:
             self.excluded[path] = PlannedFile(path, None, _size(path), Action.EXCLUDE, reason=reason)
 
     def _glob(self, path: Path) -> str | None:
@@ -236,11 +234,11 @@ class _Planner:
     def plan(self, blendfile: Path, usages: Iterable[BlockUsage]) -> PackPlan:
         by_holder: dict[str, list[BlockUsage]] = {}
         for usage in usages:
-            by_holder.setdefault(_real(usage.blendfile), []).append(usage)
+            by_holder.setdefault(self._real(usage.blendfile), []).append(usage)
         todo: deque[PlannedFile] = deque([self.main])
         while todo:
             holder = todo.popleft()
-            for usage in by_holder.get(_real(holder.source), ()):
+            for usage in by_holder.get(self._real(holder.source), ()):
                 library = self.visit(usage, holder)
                 if library is not None:
                     todo.append(library)
@@ -250,7 +248,7 @@ class _Planner:
         assets = [f for f in self.by_dest.values() if not f.is_blendfile]
         libraries = [f for f in self.by_dest.values() if f.is_blendfile and f is not self.main]
         for path in list(self.excluded):
-            if _real(path) in self.by_real:  # also reached through a path that is packed
+            if self._real(path) in self.by_real:  # also reached through a path that is packed
                 del self.excluded[path]
         assert self.main.dest is not None
         return PackPlan(

@@ -33,6 +33,9 @@ class TransferItem:
     #: The original file (what the user knows it as), for messages and reports.
     source: Path
     is_blendfile: bool = False
+    #: ``read_from`` is the packer's own temporary file (a rewritten blend file),
+    #: deleted after the pack: a transfer may move it into place instead of copying.
+    temporary: bool = False
 
 
 class TransferIO:

@@ -20,6 +20,7 @@ from ..bpathlib import BlendPath
 from ..errors import BlendFileError
 from ..plugins import Handler, Registry, get_registry
 from ..progress import TraceCallback
+from ..realpaths import RealPaths
 from . import sequences
 from .usage import BlockUsage
 
@@ -48,9 +49,10 @@ class BlendFileCache:
     def __init__(self, strict_pointers: bool = False) -> None:
         self.strict_pointers = strict_pointers
         self._files: dict[str, BlendFile] = {}
+        self.realpath = RealPaths()
 
     def open(self, path: Path) -> BlendFile:
-        key = os.path.realpath(path)
+        key = self.realpath(path)
         bf = self._files.get(key)
         if bf is None:
             bf = open_blend(path, strict_pointers=self.strict_pointers)
@@ -136,7 +138,7 @@ class Tracer:
                 if not usage.block_name:
                     usage.block_name = block.id_name
                 self._resolve(usage, ctx.blendfile)
-                if usage.kind == "library" and os.path.realpath(usage.abspath) == self._main_real:
+                if usage.kind == "library" and self.cache.realpath(usage.abspath) == self._main_real:
                     # A library linking back into the main file: Blender ignores it too.
                     continue
                 yield usage
@@ -172,7 +174,7 @@ class Tracer:
         """Yield every usage of ``blendfile`` and of the libraries it links."""
         main = Path(os.path.abspath(blendfile))
         bf = self.cache.open(main)  # errors on the main file propagate to the caller
-        self._main_real = os.path.realpath(main)
+        self._main_real = self.cache.realpath(main)
         done_files: set[str] = {self._main_real}
         done_ids: dict[str, set[bytes]] = {}
         pending: deque[tuple[Path, set[bytes]]] = deque()
@@ -187,7 +189,7 @@ class Tracer:
 
         while pending and not self._aborted:
             path, names = pending.popleft()
-            key = os.path.realpath(path)
+            key = self.cache.realpath(path)
             if key in done_files:
                 continue
             seen = done_ids.setdefault(key, set())
@@ -238,7 +240,7 @@ class Tracer:
         for li in self._queue_placeholders(lib, placeholders, pending):
             yield from self._read_block(li, ctx)
         found = (lib.block_at_addr(addr) for addr in visited)
-        done_ids.setdefault(os.path.realpath(path), set()).update(
+        done_ids.setdefault(self.cache.realpath(path), set()).update(
             b.id_name for b in found if b is not None and is_id_block(b))
 
     def _queue_placeholders(self, bf: BlendFile, placeholders: Iterable[Block],
