@@ -1,4 +1,4 @@
-"""Build the benchmark scenes if missing, then run both benchmarks and summarise.
+"""Build the benchmark scenes if missing, then run the benchmarks and summarise.
 
     /opt/batdev/bin/python benchmarks/run.py [--blender-python PY ...] [--runs 5] [--rebuild]
 
@@ -100,12 +100,20 @@ def summary(opened: list[dict[str, Any]], traced: list[dict[str, Any]]) -> str:
                            "bat/baseline (<=3x)", "files bat / BAT"])
 
 
+def pack_summary(packed: list[dict[str, Any]]) -> str:
+    rows = [[r["file"], f"{r['bat_s'] * 1000:.0f} ms", f"{r['bat123_s'] * 1000:.0f} ms", f"{r['cp_s'] * 1000:.0f} ms",
+             f"{r['speedup']:.1f}x", f"{r['bat_over_cp']:.2f}x", f"{r['repack_over_list']:.2f}x",
+             str(r["repack"].get("copied", 0) + r["repack"].get("rewritten", 0))] for r in packed]
+    return bl.table(rows, ["pack summary", "bat pack", "BAT 1.23", "cp -r", "BAT/bat (>=3x)",
+                           "bat/cp (<=1.3x)", "re-pack/list (<=1x)", "re-pack transfers"])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--blender-python", action="append", help="a Python with bpy (repeatable)")
     p.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the scenes even if present")
-    p.add_argument("--only", choices=["open", "trace"], help="run one benchmark only")
+    p.add_argument("--only", choices=["open", "trace", "pack"], help="run one benchmark only")
     p.add_argument("--bat-python", help="passed on to bench_trace.py")
     for key, default in bl.SCENE_DEFAULTS.items():
         p.add_argument(f"--{key}", type=int, default=default, help=f"scene scale (default {default})")
@@ -124,8 +132,16 @@ def main(argv: list[str] | None = None) -> int:
         print()
         extra = ["--bat-python", args.bat_python] if args.bat_python else []
         traced = run_bench("bench_trace.py", files, args.runs, extra)
+    packed: list[dict[str, Any]] = []
+    if args.only in (None, "pack"):
+        print()
+        extra = ["--bat-python", args.bat_python] if args.bat_python else []
+        packed = run_bench("bench_pack.py", [f for f in files if f.name == "shot.blend"], args.runs, extra)
     print()
-    print(summary(opened, traced))
+    if opened or traced:
+        print(summary(opened, traced))
+    if packed:
+        print(pack_summary(packed))
     return 0
 
 

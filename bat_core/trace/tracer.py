@@ -8,6 +8,7 @@ libraries of libraries.  Usages are yielded as soon as a reader produces them.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections import deque
@@ -171,7 +172,30 @@ class Tracer:
     # --- walking -----------------------------------------------------------------
 
     def trace(self, blendfile: Path) -> Iterator[BlockUsage]:
-        """Yield every usage of ``blendfile`` and of the libraries it links."""
+        """Yield every usage of ``blendfile`` and of the libraries it links.
+
+        The cyclic garbage collector is paused while the tracer works (not while
+        the caller handles a usage): a trace makes tens of thousands of small
+        objects and no garbage cycles, and the collector would otherwise keep
+        rescanning them (~5% of a trace).
+        """
+        walk = self._walk(blendfile)
+        try:
+            while True:
+                paused = gc.isenabled()
+                gc.disable()
+                try:
+                    usage = next(walk)
+                except StopIteration:
+                    return
+                finally:
+                    if paused:
+                        gc.enable()
+                yield usage
+        finally:
+            walk.close()
+
+    def _walk(self, blendfile: Path) -> Iterator[BlockUsage]:
         main = Path(os.path.abspath(blendfile))
         bf = self.cache.open(main)  # errors on the main file propagate to the caller
         self._main_real = self.cache.realpath(main)
