@@ -178,3 +178,35 @@ def test_set_char_pointer_string_in_place(version: str, tmp_path: Path) -> None:
     with open_blend(tmp_path / "t.blend") as bf:
         text = next(b for b in bf.blocks_by_code(b"TX") if b.get(b"name"))
         assert text.get_string(b"name") == b"//x.py"
+
+
+@pytest.mark.parametrize("version", ["v50", "v42"])
+@pytest.mark.parametrize("name", ["nodes", "libraries"])
+def test_lazy_index_agrees_with_the_full_block_list(version: str, name: str) -> None:
+    """The address index, peeks and on-demand blocks say what the full list of blocks says."""
+    blend = next((BLENDFILES / version / name).glob("*.blend"))
+    with open_blend(blend) as bf:
+        assert bf.block_count == len(bf.blocks) > 0
+        by_addr = {b.addr_old: b for b in bf.blocks}  # the last block wins, as in the index
+        for addr, blk in by_addr.items():
+            assert bf.block_at_addr(addr) is blk  # one object per block
+            code, sdna, offset, size, count = bf.peek_addr(addr)  # type: ignore[misc]
+            assert (code, sdna, offset, size, count) == (blk.code, blk.sdna_index, blk.offset, blk.size, blk.count)
+        assert bf.peek_addr(max(by_addr) + 8) is None and bf.block_at_addr(max(by_addr) + 8) is None
+        ids = [b for b in bf.blocks if len(b.code) == 2 and b.code != b"ID"]
+        assert bf.id_blocks() == ids
+        assert bf.codes == {b.code for b in bf.blocks}
+        for code in bf.codes:
+            assert bf.blocks_by_code(code) == [b for b in bf.blocks if b.code == code]
+
+
+def test_struct_field_probes_are_remembered() -> None:
+    """A field a struct lacks is looked up once; later probes give the default without raising."""
+    with open_blend(BLENDFILES / "v50" / "basic" / "basic.blend") as bf:
+        scene = bf.blocks_by_code(b"SC")[0]
+        assert scene.get(b"no_such_field", 42) == 42
+        assert not scene.has(b"no_such_field")
+        assert scene.dna_type._readers[b"no_such_field"] is None
+        with pytest.raises(KeyError, match="no_such_field"):
+            scene.get(b"no_such_field")
+        assert scene.has((b"r", b"pic")) and scene.get((b"r", b"pic"), None) is not None
