@@ -12,7 +12,7 @@ import gc
 import logging
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 
 from ..blendfile import BlendFile, Block, StructView, open_blend
@@ -195,7 +195,7 @@ class Tracer:
         finally:
             walk.close()
 
-    def _walk(self, blendfile: Path) -> Iterator[BlockUsage]:
+    def _walk(self, blendfile: Path) -> Generator[BlockUsage, None, None]:
         main = Path(os.path.abspath(blendfile))
         bf = self.cache.open(main)  # errors on the main file propagate to the caller
         self._main_real = self.cache.realpath(main)
