@@ -61,6 +61,7 @@ class BlendFile:
         self._warned: set[int] = set()
         self._by_code: dict[bytes, list[Block]] | None = None
         self._all: list[Block] | None = None
+        self._special_made: list[Block] | None = None
         self._made: dict[int, Block] = {}
         self._positions: list[int] | None = None
         self._end_pos = 0
@@ -100,7 +101,8 @@ class BlendFile:
         self._header_size = self.header.block_header_struct.size
         self._index_blocks()
         # The last DNA1 block counts; Blender writes it at the end of the file.
-        dna_block = next((b for b in reversed(self._special_blocks()) if b.code == b"DNA1"), None)
+        dna_pos = next((pos for pos in reversed(self._special) if self.buf[pos : pos + 4] == b"DNA1"), None)
+        dna_block = self._block(dna_pos) if dna_pos is not None else None
         if dna_block is None:
             raise BlendFileError(self.path, "no DNA1 block: corrupt or truncated blend file")
         self.dna = _shared_dna(
@@ -195,8 +197,10 @@ class BlendFile:
         return blk
 
     def _special_blocks(self) -> list[Block]:
-        make = self._block
-        return [make(pos) for pos in self._special]
+        if self._special_made is None:
+            make = self._block
+            self._special_made = [make(pos) for pos in self._special]
+        return self._special_made
 
     def _block_positions(self) -> list[int]:
         """Where every block header starts, ENDB excluded (a second, simpler scan:
@@ -350,6 +354,7 @@ class BlendFile:
         if isinstance(buf, mmap.mmap):
             buf.close()
         self._all = None
+        self._special_made = None
         self._made = {}
         self._positions = None
         self._special = []
