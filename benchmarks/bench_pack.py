@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import benchlib as bl
+from bench_trace import forget_parsed_dna, have_bat123
 
 TARGET_SPEEDUP = 3.0
 TARGET_OVER_CP = 1.3
@@ -57,12 +58,6 @@ def tree_size(root: Path) -> tuple[int, int]:
             files += 1
             size += os.path.getsize(os.path.join(dirpath, name))
     return files, size
-
-
-def forget_parsed_dna() -> None:
-    from bat_core.blendfile import file
-
-    file._DNA_CACHE.clear()
 
 
 def run_bat_pack(path: Path, target: Path) -> dict[str, int]:
@@ -93,14 +88,6 @@ def run_bat123_pack(path: Path, target: Path) -> None:
             packer.execute()
     finally:
         blendfile.close_all_cached()
-
-
-def have_bat123() -> bool:
-    try:
-        import blender_asset_tracer  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def bat123_worker(path: Path, runs: int) -> None:
