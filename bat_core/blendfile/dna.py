@@ -159,8 +159,18 @@ class Struct:
 
         Paths are a field name or a tuple of names into nested structs, with
         integers indexing arrays: ``(b'id', b'name')``, ``(b'mtex', 3)``.
-        Raises KeyError for a path the struct does not have (remembered too:
-        readers probe for fields that differ between Blender versions).
+        Raises KeyError for a path the struct does not have.
+        """
+        fn = self.reader_or_none(path)
+        if fn is None:
+            raise KeyError(f"{self.name.decode()} has no field {path!r}")
+        return fn
+
+    def reader_or_none(self, path: FieldPath) -> Callable[[Any, int], Any] | None:
+        """Like :meth:`reader`, but None for a path the struct does not have.
+
+        Misses are remembered too: readers probe for fields that differ between
+        Blender versions, once per block.
         """
         key = path if not isinstance(path, list) else tuple(path)
         fn = self._readers.get(key, _UNKNOWN)
@@ -170,18 +180,6 @@ class Struct:
             except KeyError:
                 fn = None
             self._readers[key] = fn
-        if fn is None:
-            raise KeyError(f"{self.name.decode()} has no field {path!r}")
-        return fn  # type: ignore[no-any-return]
-
-    def reader_or_none(self, path: FieldPath) -> Callable[[Any, int], Any] | None:
-        """Like :meth:`reader`, but None for a path the struct does not have."""
-        fn = self._readers.get(path, _UNKNOWN) if not isinstance(path, list) else _UNKNOWN
-        if fn is _UNKNOWN:
-            try:
-                return self.reader(path)
-            except KeyError:
-                return None
         return fn  # type: ignore[no-any-return]
 
     def locate(self, path: FieldPath) -> tuple[int, Field, int]:
