@@ -32,8 +32,8 @@ def test_sha256(run_bat) -> None:  # type: ignore[no-untyped-def]
 
 def test_timing_on_stderr(run_bat) -> None:  # type: ignore[no-untyped-def]
     res = run_bat("list", "--timing", str(SHOT))
-    assert "traced" in res.stderr and " s" in res.stderr
-    assert "traced" not in res.stdout
+    assert "listed" in res.stderr and " s" in res.stderr
+    assert "listed" not in res.stdout
 
 
 def test_dot_graph(run_bat) -> None:  # type: ignore[no-untyped-def]

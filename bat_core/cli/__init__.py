@@ -1,37 +1,118 @@
-"""The ``bat`` command line: a click group plus the commands plugins add."""
+"""The ``bat`` command line: a click group plus the commands plugins add.
+
+Global options come before the command, as in BAT 1.x (``bat -v list x.blend``).
+Every failure ends in one line on stderr, ``bat: error: <file>: <what>``, and
+the exit status of docs/cli.md; with ``--json`` the error is also printed on
+stdout as ``{"error": ..., "exit_status": ...}`` so that a ``| jq`` pipeline
+sees it.
+"""
 
 from __future__ import annotations
 
+import cProfile
+import json
 import logging
+import os
 import sys
+import traceback
 from typing import Any
 
 import click
 
 from .. import plugins
 from ..errors import BatError
+from .common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, State
+
+#: Where ``-p``/``--profile`` writes its cProfile data (BAT 1.x's name for it).
+PROFILE_FILE = "bam.prof"
+
+log = logging.getLogger("bat_core.cli")
+
+#: Kept for code that imported the group's context class under its old name.
+Context = State
 
 
-class Context:
-    """Options of the ``bat`` group that every command may need."""
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
 
-    def __init__(self, strict_pointers: bool, debug: bool) -> None:
-        self.strict_pointers = strict_pointers
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+class _Formatter(logging.Formatter):
+    """``bat: warning: ...``; with ``-d`` the logger name too, and tracebacks."""
+
+    def __init__(self, debug: bool) -> None:
+        super().__init__()
         self.debug = debug
+
+    def format(self, record: logging.LogRecord) -> str:
+        where = f"{record.name}: " if self.debug else ""
+        text = f"bat: {record.levelname.lower()}: {where}{record.getMessage()}"
+        if record.exc_info and self.debug:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def configure_logging(level: int, debug: bool) -> None:
+    """One handler on the root logger, replacing the one an earlier run in this process set."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _StderrHandler):
+            root.removeHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(_Formatter(debug))
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _start_profile(ctx: click.Context, quiet: bool) -> None:
+    profiler = cProfile.Profile()
+
+    def finish() -> None:
+        profiler.disable()
+        profiler.dump_stats(PROFILE_FILE)
+        if not quiet:
+            click.echo(f"bat: profile written to {os.path.abspath(PROFILE_FILE)}", err=True)
+
+    ctx.call_on_close(finish)
+    profiler.enable()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-p", "--profile", is_flag=True,
+              help=f"Run the command under the Python profiler; write the profile to {PROFILE_FILE} "
+                   "(as BAT 1.x).")
 @click.option("-v", "--verbose", is_flag=True, help="Log what is being done.")
 @click.option("-d", "--debug", is_flag=True, help="Log everything; show tracebacks on errors.")
-@click.option("-q", "--quiet", is_flag=True, help="Log only errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Log only errors (not with -v or -d).")
 @click.option("-S", "--strict-pointers", is_flag=True,
               help="Treat a pointer to an unknown address as an error instead of a warning.")
 @click.pass_context
-def cli(ctx: click.Context, verbose: bool, debug: bool, quiet: bool, strict_pointers: bool) -> None:
+def cli(ctx: click.Context, profile: bool, verbose: bool, debug: bool, quiet: bool,
+        strict_pointers: bool) -> None:
     """bat: find and pack everything a Blender .blend file depends on."""
+    if quiet and (verbose or debug):
+        raise click.UsageError("-q/--quiet cannot be used with -v/--verbose or -d/--debug")
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr, force=True)
-    ctx.obj = Context(strict_pointers=strict_pointers, debug=debug)
+    configure_logging(level, debug)
+    st = ctx.obj if isinstance(ctx.obj, State) else State()
+    st.strict_pointers, st.debug, st.verbose, st.quiet = strict_pointers, debug, verbose, quiet
+    ctx.obj = st
+    log.debug("bat %s, Python %s, arguments %s", _version(), sys.version.split()[0], sys.argv[1:])
+    if profile:
+        _start_profile(ctx, quiet)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
 
 
 def _load_commands() -> None:
@@ -41,29 +122,94 @@ def _load_commands() -> None:
     info.register(cli)
     listing.register(cli)
     pack.register(cli)
-    plugins.get_plugin_manager().hook.register_commands(cli=cli)
+    plugins.register_commands(cli)
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The command in ``args``: the first word after the global options (which take no values)."""
+    for arg in args:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def argv_wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON output: for errors found before a command runs."""
+    command = _command_name(args)
+    words = args[: args.index("--")] if "--" in args else args
+    for i, arg in enumerate(words):
+        if arg == "--json" or arg.startswith("--format=json"):
+            return True
+        if arg == "--format" and i + 1 < len(words) and words[i + 1].startswith("json"):
+            return True
+        if command == "list" and len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and "j" in arg[1:]:
+            return True
+    return False
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+
+
+def _fail(st: State, args: list[str], message: str, code: int) -> None:
+    message = _one_line(message)
+    click.echo(f"bat: error: {message}", err=True)
+    wants_json = st.json if st.json is not None else argv_wants_json(args)
+    if wants_json and not st.json_reported:
+        click.echo(json.dumps({"error": message, "exit_status": code}, ensure_ascii=False))
+    sys.exit(code)
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    message = exc.format_message()
+    if exc.ctx is not None:
+        message += f" (see '{exc.ctx.command_path} --help')"
+    return message
+
+
+def _os_error_message(exc: OSError) -> str:
+    if exc.filename is not None:
+        return f"{os.fsdecode(exc.filename)}: {exc.strerror or exc}"
+    return exc.strerror or str(exc)
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console-script entry point: runs the CLI, turning BatError into one line and exit 1."""
-    args = sys.argv[1:] if argv is None else argv
-    debug = any(a in ("-d", "--debug") for a in args)
+    """Console-script entry point: runs the CLI, turning every failure into one line and an exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    st = State()  # filled in by the group's options once they are parsed
     try:
         _load_commands()
-        return cli.main(args=args, prog_name="bat", standalone_mode=False)
+        return cli.main(args=args, prog_name="bat", standalone_mode=False, obj=st)
     except click.exceptions.Abort:
         click.echo("bat: aborted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.UsageError as exc:
+        _fail(st, args, _usage_message(exc), EXIT_USAGE)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        _fail(st, args, exc.format_message(), exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except BatError as exc:
-        if debug:
-            raise
-        click.echo(f"bat: error: {exc}", err=True)
-        sys.exit(1)
+        if st.debug:
+            traceback.print_exc()
+        _fail(st, args, str(exc), EXIT_ERROR)
     except KeyboardInterrupt:
         click.echo("bat: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # The reader of stdout went away (`bat list x | head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_ERROR)
+    except OSError as exc:
+        if st.debug:
+            traceback.print_exc()
+        _fail(st, args, _os_error_message(exc), EXIT_ERROR)
+    except Exception as exc:
+        if st.debug:
+            traceback.print_exc()
+        _fail(st, args, f"internal error: {type(exc).__name__}: {exc} (run with -d for the traceback)",
+              EXIT_ERROR)
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -11,6 +12,9 @@ from typing import Any
 import click
 
 from ..blendfile import BlendFile, Block, Struct, open_blend
+from .common import check_blendfile, set_json, state
+
+log = logging.getLogger("bat_core.cli")
 
 
 def _type_name(block: Block) -> str:
@@ -113,17 +117,25 @@ def _describe(blk: Block) -> str:
 
 
 @click.command()
-@click.argument("blendfile", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
+@click.argument("blendfile", type=click.Path(path_type=Path))
+@click.option("-l", "--limit", type=click.IntRange(min=0), default=10, show_default=True,
               help="How many DNA types to show, biggest first.")
-@click.option("--dump", is_flag=True, help="Hex-dump the biggest block and show which blocks point to it.")
+@click.option("-d", "--dump", is_flag=True, help="Hex-dump the biggest block and show which blocks point to it.")
 @click.option("--dump-bytes", type=click.IntRange(min=16), default=512, show_default=True,
               help="How many bytes of the block --dump shows.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (all types).")
-@click.pass_obj
-def blocks(obj: Any, blendfile: Path, limit: int, dump: bool, dump_bytes: int, as_json: bool) -> None:
-    """Show the blocks of BLENDFILE per DNA type: total size, count, average and median size."""
-    with open_blend(blendfile, strict_pointers=obj.strict_pointers) as bf:
+@click.pass_context
+def blocks(ctx: click.Context, blendfile: Path, limit: int, dump: bool, dump_bytes: int, as_json: bool) -> None:
+    """Show the blocks of BLENDFILE per DNA type: total size, count, average and median size.
+
+    Exit status: 0 done, 1 error (not a readable blend file), 2 bad usage.
+    """
+    set_json(as_json)
+    check_blendfile(blendfile)
+    log.info("opening %s", blendfile)
+    with open_blend(blendfile, strict_pointers=state(ctx).strict_pointers) as bf:
+        log.debug("%s: Blender %s, %s, %d-byte pointers", blendfile, bf.version, bf.compression.value,
+                  bf.header.pointer_size)
         stats = block_stats(bf)
         data_blocks = [b for b in bf.blocks if b.code != b"DNA1"]
         biggest = max(data_blocks, key=lambda b: b.size) if data_blocks else None

@@ -1,9 +1,17 @@
-"""``bat list``: every file a blend file depends on, grouped by blend file."""
+"""``bat list``: every file a blend file depends on, grouped by blend file.
+
+The text and ``--json`` outputs keep BAT 1.x's meaning, because scripts parse
+them: only dependencies that exist are listed (missing ones are reported on
+stderr and in the exit status), and ``--sha256`` puts each hash after its path
+on the same line.  ``--format json-full`` is bat's own, richer report.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import sys
 import time
 from collections import defaultdict
@@ -12,9 +20,14 @@ from typing import Any
 
 import click
 
+from ..blendfile.dna import FieldPath
 from ..trace import BlockUsage, trace
+from .activity import ActivityLog
+from .common import EXIT_MISSING, check_blendfile, set_json, state
 
-EXIT_MISSING = 3
+log = logging.getLogger("bat_core.cli")
+
+FORMATS = ("text", "json", "json-full", "dot")
 
 
 def sha256_of(path: Path) -> str:
@@ -25,9 +38,65 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+class Hasher:
+    """SHA-256 sums, each file read once, with the time spent on them (``--timing``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._done: dict[Path, str] = {}
+
+    def __call__(self, path: Path) -> str:
+        digest = self._done.get(path)
+        if digest is None:
+            start = time.perf_counter()
+            digest = self._done[path] = sha256_of(path)
+            self.seconds += time.perf_counter() - start
+        return digest
+
+
 def _short(path: Path) -> str:
     cwd = Path.cwd()
     return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
+
+
+def _resolved(path: Path) -> str:
+    """A path as BAT 1.x's JSON gives it: absolute, symbolic links resolved."""
+    try:
+        return os.path.realpath(path)
+    except (OSError, ValueError):
+        return str(path)
+
+
+def missing_usages(usages: list[BlockUsage]) -> dict[Path, list[BlockUsage]]:
+    """Each missing path once (however many blocks use it), with the usages that refer to it.
+
+    The one definition of "missing" for ``bat list``: its count is the exit
+    status, the stderr report, ``--missing`` and the ``missing`` list of
+    ``--format json-full``.
+    """
+    by_path: dict[Path, list[BlockUsage]] = defaultdict(list)
+    for u in usages:
+        if not u.files:
+            by_path[u.abspath].append(u)
+    return dict(sorted(by_path.items()))
+
+
+def _field_name(field: FieldPath | None) -> str | None:
+    if field is None:
+        return None
+    parts = field if isinstance(field, (list, tuple)) else (field,)
+    return ".".join(p.decode("ascii", "replace") if isinstance(p, bytes) else str(p) for p in parts)
+
+
+def _block_name(u: BlockUsage) -> str:
+    return u.block_name.decode("utf-8", "replace")
+
+
+def _users(us: list[BlockUsage]) -> str:
+    return ", ".join(sorted({f"{_block_name(u)} in {u.blendfile.name}" for u in us}))
+
+
+# --- output formats ------------------------------------------------------------------------
 
 
 def _dot_quote(text: str) -> str:
@@ -62,102 +131,158 @@ def render_dot(usages: list[BlockUsage]) -> str:
     return "\n".join(lines)
 
 
+def bat_json(usages: list[BlockUsage], sha: Hasher | None) -> dict[str, Any]:
+    """BAT 1.x's shape: each blend file -> its existing dependencies (sorted; with --sha256 a
+    mapping of each dependency to its SHA-256)."""
+    report: dict[str, set[str]] = defaultdict(set)
+    real: dict[str, Path] = {}
+    for u in usages:
+        for f in u.files:
+            key = _resolved(f)
+            real[key] = f
+            report[str(u.blendfile)].add(key)
+    if sha is None:
+        return {k: sorted(v) for k, v in report.items()}
+    return {k: {f: sha(real[f]) for f in sorted(v)} for k, v in report.items()}
+
+
+def full_json(blendfile: Path, usages: list[BlockUsage], sha: Hasher | None,
+              only_missing: bool) -> dict[str, Any]:
+    """bat's own report: every usage with its kind, where it is stored and whether it exists."""
+    entries = []
+    for u in usages:
+        if only_missing and u.files:
+            continue
+        entry: dict[str, Any] = {
+            "kind": u.kind,
+            "exists": bool(u.files),
+            "blendfile": str(u.blendfile),
+            "block": _block_name(u),
+            "struct": u.block.dna_type_name,
+            "field": _field_name(u.field),
+            "stored_path": u.asset_path.decode_path(),
+            "path": str(u.abspath),
+            "sequence": u.is_sequence,
+            "directory": u.is_directory,
+            "files": [str(f) for f in u.files],
+        }
+        if sha is not None:
+            entry["sha256"] = {str(f): sha(f) for f in u.files}
+        entries.append(entry)
+    return {
+        "blendfile": str(blendfile),
+        "dependencies": entries,
+        "missing": [str(p) for p in missing_usages(usages)],
+    }
+
+
+def _missing_json(usages: list[BlockUsage]) -> list[dict[str, Any]]:
+    return [{
+        "path": str(p),
+        "referenced_by": [{"blendfile": str(u.blendfile), "block": _block_name(u),
+                           "stored_path": u.asset_path.decode_path(), "kind": u.kind} for u in us],
+    } for p, us in missing_usages(usages).items()]
+
+
+def _print_missing_text(usages: list[BlockUsage]) -> None:
+    for p, us in missing_usages(usages).items():
+        click.echo(_short(p))
+        for u in us:
+            click.echo(f"    used by {_block_name(u)} in {_short(u.blendfile)} "
+                       f"as {u.asset_path.decode_path()!r} ({u.kind})")
+
+
+def _dump_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=4, ensure_ascii=False)
+    click.echo()
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def _resolve_format(as_json: bool, fmt: str | None, sha256: bool, only_missing: bool) -> str:
+    """The output format; contradictory options are a usage error rather than silently ignored."""
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError(f"--json means --format json; it cannot be combined with --format {fmt}")
+    fmt = "json" if as_json else fmt or "text"
+    if fmt == "dot" and only_missing:
+        raise click.UsageError("--missing cannot be combined with --format dot (the graph marks missing "
+                               "files in red)")
+    if fmt == "dot" and sha256:
+        raise click.UsageError("--sha256 cannot be combined with --format dot")
+    if only_missing and sha256:
+        raise click.UsageError("--sha256 cannot be combined with --missing (missing files have no hash)")
+    return fmt
+
+
 @click.command("list")
-@click.argument("blendfile", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True,
-              help="JSON in BAT 1.x's shape: each blend file mapped to its dependencies.")
-@click.option("--sha256", is_flag=True, help="Include the SHA-256 of each file.")
-@click.option("--timing", is_flag=True, help="Report how long tracing (and hashing) took, on stderr.")
+@click.argument("blendfile", type=click.Path(path_type=Path))
+@click.option("-j", "--json", "as_json", is_flag=True,
+              help="JSON in BAT 1.x's shape: each blend file mapped to its existing dependencies "
+                   "(same as --format json).")
+@click.option("-s", "--sha256", is_flag=True,
+              help="Show the SHA-256 of each file after its path (in JSON: {blend: {file: sha256}}).")
+@click.option("-t", "--timing", is_flag=True, help="Report on stderr how long listing (and hashing) took.")
 @click.option("--missing", "only_missing", is_flag=True,
               help="List only missing files and the blocks referring to them.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot"]), default="text",
-              show_default=True, help="Output format (dot: a Graphviz graph).")
-@click.pass_obj
-def list_cmd(obj: Any, blendfile: Path, as_json: bool, sha256: bool, timing: bool,
-             only_missing: bool, fmt: str) -> None:
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="text (default), json (BAT 1.x's shape), json-full (every reference: kind, block, "
+                   "field, stored path, whether it exists) or dot (a Graphviz graph).")
+@click.pass_context
+def list_cmd(ctx: click.Context, blendfile: Path, as_json: bool, sha256: bool, timing: bool,
+             only_missing: bool, fmt: str | None) -> None:
     """List the files BLENDFILE depends on, grouped by the blend file that uses them.
 
-    Exit status 3 means some dependencies are missing.
+    Exit status: 0 nothing is missing, 1 error, 2 bad usage, 3 some
+    dependencies are missing (each is reported on stderr).
     """
-    if as_json:
-        fmt = "json"
-    if not blendfile.exists():
-        raise click.ClickException(f"{blendfile}: no such file")
+    set_json(as_json or (fmt or "").startswith("json"))
+    fmt = _resolve_format(as_json, fmt, sha256, only_missing)
+    check_blendfile(blendfile)
+    st = state(ctx)
     start = time.perf_counter()
-    hash_time = 0.0
+    sha = Hasher() if sha256 else None
+    activity = ActivityLog()
     usages: list[BlockUsage] = []
-    missing = 0
     stream_text = fmt == "text" and not only_missing
     reported: set[Path] = set()
     last_blend: Path | None = None
-    for usage in trace(blendfile, strict_pointers=obj.strict_pointers):
+    log.info("listing the dependencies of %s", blendfile)
+    for usage in trace(blendfile, strict_pointers=st.strict_pointers, callback=activity):
         usages.append(usage)
-        if not usage.files:
-            missing += 1
         if not stream_text:
             continue
         if usage.blendfile != last_blend:
-            click.echo(_short(usage.blendfile))
             last_blend = usage.blendfile
-        if not usage.files:
-            click.echo(f"    {_short(usage.abspath)}  (missing)")
-            continue
+            head = _short(usage.blendfile)
+            click.echo(f"{head} {sha(usage.blendfile)}" if sha is not None else head)
         for f in usage.files:
             if f in reported:
                 continue
             reported.add(f)
-            if sha256:
-                t = time.perf_counter()
-                digest = sha256_of(f)
-                hash_time += time.perf_counter() - t
-                click.echo(f"    {_short(f)}  {digest}")
-            else:
-                click.echo(f"    {_short(f)}")
+            click.echo(f"    {_short(f)} {sha(f)}" if sha is not None else f"    {_short(f)}")
     if fmt == "dot":
         click.echo(render_dot(usages))
+    elif fmt == "json-full":
+        _dump_json(full_json(Path(os.path.abspath(blendfile)), usages, sha, only_missing))
     elif only_missing:
-        _report_missing(usages, fmt == "json")
+        if fmt == "json":
+            _dump_json(_missing_json(usages))
+        else:
+            _print_missing_text(usages)
     elif fmt == "json":
-        report: dict[str, Any] = defaultdict(dict if sha256 else set)
-        for u in usages:
-            for f in u.files or [u.abspath]:
-                key = str(u.blendfile)
-                if sha256:
-                    t = time.perf_counter()
-                    report[key][str(f)] = sha256_of(f) if f.is_file() else None
-                    hash_time += time.perf_counter() - t
-                else:
-                    report[key].add(str(f))
-        out = {k: (v if sha256 else sorted(v)) for k, v in report.items()}
-        json.dump(out, sys.stdout, indent=4, ensure_ascii=False)
-        click.echo()
+        _dump_json(bat_json(usages, sha))
+    missing = missing_usages(usages)
     if timing:
         total = time.perf_counter() - start
-        click.echo(f"traced {len(usages)} usages in {total:.3f} s"
-                   + (f" ({hash_time:.3f} s hashing)" if sha256 else ""), err=True)
+        hashing = f" ({sha.seconds:.3f} s of it on SHA-256 sums)" if sha is not None else ""
+        click.echo(f"bat: listed {len(usages)} references in {total:.3f} s{hashing}", err=True)
     if missing:
-        click.echo(f"bat: {missing} missing file(s)", err=True)
+        if not only_missing:
+            for p, us in missing.items():
+                click.echo(f"missing: {_short(p)} (used by {_users(us)})", err=True)
+        click.echo(f"bat: {len(missing)} missing file{'s' if len(missing) != 1 else ''}", err=True)
         sys.exit(EXIT_MISSING)
-
-
-def _report_missing(usages: list[BlockUsage], as_json: bool) -> None:
-    by_path: dict[Path, list[BlockUsage]] = defaultdict(list)
-    for u in usages:
-        if not u.files:
-            by_path[u.abspath].append(u)
-    if as_json:
-        json.dump([{
-            "path": str(p),
-            "referenced_by": [{"blendfile": str(u.blendfile), "block": u.block_name.decode("utf-8", "replace"),
-                               "stored_path": u.asset_path.decode_path(), "kind": u.kind} for u in us],
-        } for p, us in sorted(by_path.items())], sys.stdout, indent=4, ensure_ascii=False)
-        click.echo()
-        return
-    for p, us in sorted(by_path.items()):
-        click.echo(_short(p))
-        for u in us:
-            click.echo(f"    used by {u.block_name.decode('utf-8', 'replace')} in {_short(u.blendfile)} "
-                       f"as {u.asset_path.decode_path()!r} ({u.kind})")
 
 
 def register(cli: click.Group) -> None:

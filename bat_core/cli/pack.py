@@ -11,15 +11,17 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import click
 
 from ..pack import ConsoleMode, Packer, PackError, PackResult, console_output
 from ..pack.result import EXCLUDED
+from .activity import ActivityLog
+from .common import EXIT_INTERRUPTED, EXIT_MISSING, check_blendfile, state
 
-EXIT_MISSING = 3
-EXIT_ABORTED = 130
+EXIT_ABORTED = EXIT_INTERRUPTED
+
+log = logging.getLogger("bat_core.cli")
 
 
 def _human(n: float) -> str:
@@ -68,8 +70,7 @@ def _print_plan(result: PackResult) -> None:
 def _summary(result: PackResult) -> str:
     s = result.summary()
     if result.noop:
-        planned = len(result.files) - s["excluded"]
-        head = f"would pack {planned} files into {result.target}"
+        head = f"would pack {s['files']} files into {result.target}"
     elif result.aborted or result.error:
         head = f"pack stopped after {s['files']} files ({_human(s['bytes'])}); " \
                f"{s['not_transferred']} not transferred"
@@ -94,16 +95,85 @@ def _report(result: PackResult, as_json: bool, quiet: bool) -> None:
         click.echo(_summary(result), err=True)
 
 
-@click.command("pack")
-@click.argument("blendfile", type=click.Path(path_type=Path, dir_okay=False))
+class _PackCommand(click.Command):
+    """``bat pack`` with BAT 1.x's ``-e GLOB [GLOB ...]`` (see :func:`expand_excludes`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, expand_excludes(args, self.params))
+
+
+def expand_excludes(args: list[str], params: list[click.Parameter], positionals: int = 2) -> list[str]:
+    """Turn BAT 1.x's ``-e '*.abc' '*.vbo'`` (argparse ``nargs='*'``) into one ``--exclude=`` per glob.
+
+    ``-e`` takes the words after it up to the next option, as argparse does;
+    unlike argparse, when that leaves fewer than ``positionals`` arguments
+    (``bat pack -e '*.abc' shot.blend out``) the last words are given back to
+    BLENDFILE and TARGET instead of failing.
+    """
+    takes_value: set[str] = set()
+    flags: set[str] = set()
+    for p in params:
+        if isinstance(p, click.Option):
+            names = [*p.opts, *p.secondary_opts]
+            (flags if p.is_flag or p.count else takes_value).update(names)
+    exclude_opts = {"-e", "--exclude"}
+    out: list[str] = []
+    groups: list[tuple[int, list[str]]] = []  # (position in out, the words -e took)
+    free = 0
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            free += len(args) - i
+            out.extend(args[i - 1 :])
+            break
+        cluster_e = (len(arg) > 2 and arg[0] == "-" and arg[1] != "-" and arg[-1] == "e"
+                     and all(f"-{c}" in flags for c in arg[1:-1]))
+        if arg in exclude_opts or cluster_e:
+            if cluster_e:
+                out.append(arg[:-1])
+            words: list[str] = []
+            while i < len(args) and not (args[i].startswith("-") and len(args[i]) > 1):
+                words.append(args[i])
+                i += 1
+            groups.append((len(out), words))
+            continue
+        out.append(arg)
+        if arg in takes_value and i < len(args):
+            out.append(args[i])
+            i += 1
+        elif not arg.startswith("-") or arg == "-":
+            free += 1
+    # Give words back to the positional arguments, from the last group backwards.
+    wanted = positionals - free
+    given_back: dict[int, list[str]] = {}
+    for n in range(len(groups) - 1, -1, -1):
+        if wanted <= 0:
+            break
+        pos, words = groups[n]
+        take = min(wanted, len(words))
+        if take:
+            given_back[n] = words[len(words) - take :]
+            groups[n] = (pos, words[: len(words) - take])
+            wanted -= take
+    for n in range(len(groups) - 1, -1, -1):
+        pos, words = groups[n]
+        out[pos:pos] = [f"--exclude={w}" for w in words] + given_back.get(n, [])
+    return out
+
+
+@click.command("pack", cls=_PackCommand)
+@click.argument("blendfile", type=click.Path(path_type=Path))
 @click.argument("target")
 @click.option("-p", "--project", type=click.Path(path_type=Path, file_okay=False),
               help="Project root (default: the blend file's directory). Files inside it keep their "
                    "project-relative path; the others go under _outside_project/.")
 @click.option("-n", "--noop", is_flag=True, help="Print what would be packed; write nothing.")
 @click.option("-e", "--exclude", "excludes", multiple=True, metavar="GLOB",
-              help="Leave out files matching GLOB (matched from the end of the path, e.g. '*.abc'); "
-                   "repeatable, or several globs separated by spaces.")
+              help="Leave out files matching GLOB (matched from the end of the path, e.g. '*.abc'). "
+                   "As in BAT 1.x, -e takes every word up to the next option (-e '*.abc' '*.vbo'), "
+                   "and a word may hold several globs separated by spaces; repeatable.")
 @click.option("-c", "--compress", is_flag=True, help="Compress the packed blend files with zstd.")
 @click.option("-r", "--relative-only", is_flag=True,
               help="Skip dependencies given by an absolute path and leave those paths as they are "
@@ -114,30 +184,38 @@ def _report(result: PackResult, as_json: bool, quiet: bool) -> None:
               help="Print a JSON report on stdout: every file with its action, the missing files.")
 @click.option("--progress", type=click.Choice(["auto", "bar", "log", "none"]), default="auto",
               show_default=True, help="Progress display: a bar on a terminal, log lines otherwise.")
-@click.pass_obj
-def pack_cmd(obj: Any, blendfile: Path, target: str, project: Path | None, noop: bool,
+@click.pass_context
+def pack_cmd(ctx: click.Context, blendfile: Path, target: str, project: Path | None, noop: bool,
              excludes: tuple[str, ...], compress: bool, relative_only: bool, scheme: str | None,
              as_json: bool, progress: str) -> None:
     """Pack BLENDFILE and everything it depends on into TARGET (a directory or a .zip file).
 
     Blend files whose paths change are rewritten in copies; source files are
-    never modified. Exit status: 0 done, 1 error, 3 done but some dependencies
-    are missing, 130 interrupted.
+    never modified. Exit status: 0 done, 1 error, 2 bad usage, 3 done but some
+    dependencies are missing, 130 interrupted.
     """
+    st = state(ctx)
+    st.json = as_json
+    check_blendfile(blendfile)
     globs = [g for arg in excludes for g in arg.split()]
-    quiet = logging.getLogger().getEffectiveLevel() >= logging.ERROR  # bat -q
+    if globs:
+        log.info("excluding %s", ", ".join(repr(g) for g in globs))
+    quiet = st.quiet or logging.getLogger().getEffectiveLevel() >= logging.ERROR  # bat -q
     if quiet and progress == "auto":
         progress = "none"
     packer = Packer(blendfile, target, project=project, noop=noop, exclude=globs, compress=compress,
                     relative_only=relative_only, target_scheme=scheme,
-                    strict_pointers=bool(obj and obj.strict_pointers))
+                    strict_pointers=st.strict_pointers, callback=ActivityLog())
     with packer, _ctrl_c_aborts(packer), console_output(_console_mode(progress, as_json)):
         try:
             packer.plan()
             result = packer.execute()
         except PackError as exc:
             if exc.result is not None:
+                if not exc.result.error:
+                    exc.result.error = str(exc)
                 _report(exc.result, as_json, quiet)
+                st.json_reported = as_json
             raise
     _report(result, as_json, quiet)
     if result.aborted:

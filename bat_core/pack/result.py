@@ -8,6 +8,7 @@ from typing import Any
 
 #: Outcomes of a file.  In a no-op pack the planned verbs ("copy", "rewrite") are used instead.
 COPIED, REWRITTEN, SKIPPED, EXCLUDED, NOT_TRANSFERRED = "copied", "rewritten", "skipped", "excluded", "not-transferred"
+PLANNED_COPY, PLANNED_REWRITE = "copy", "rewrite"
 
 
 @dataclass
@@ -72,7 +73,9 @@ class PackResult:
 
     @property
     def transferred(self) -> list[PackedFile]:
-        return [f for f in self.files if f.action in (COPIED, REWRITTEN)]
+        """Files copied or rewritten into the target; in a no-op pack, those that would be."""
+        done = (PLANNED_COPY, PLANNED_REWRITE) if self.noop else (COPIED, REWRITTEN)
+        return [f for f in self.files if f.action in done]
 
     @property
     def bytes_transferred(self) -> int:

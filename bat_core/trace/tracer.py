@@ -20,7 +20,7 @@ from ..blendfile.file import NON_ID_CODES
 from ..bpathlib import BlendPath
 from ..errors import BlendFileError
 from ..plugins import Handler, Registry, get_registry
-from ..progress import TraceCallback
+from ..progress import CallbackGroup, TraceCallback
 from ..realpaths import RealPaths
 from . import sequences
 from .usage import BlockUsage
@@ -299,13 +299,17 @@ def trace(blendfile: os.PathLike[str] | str, *, callback: TraceCallback | None =
           cache: BlendFileCache | None = None) -> Iterator[BlockUsage]:
     """Yield the usages of ``blendfile`` and its libraries, streaming.
 
-    ``plugins`` are extra plugin objects used for this call only.  Pass a
-    :class:`BlendFileCache` to keep the files open afterwards (the packer does);
-    otherwise they are closed when the generator finishes.
+    ``plugins`` are extra plugin objects used for this call only.  The
+    callbacks plugins registered (``register_callbacks``) hear about the trace
+    too, after ``callback``.  Pass a :class:`BlendFileCache` to keep the files
+    open afterwards (the packer does); otherwise they are closed when the
+    generator finishes.
     """
     registry = get_registry(plugins)
     own_cache = cache is None
     cache = cache or BlendFileCache(strict_pointers)
+    if registry.callbacks:
+        callback = CallbackGroup([*([callback] if callback is not None else []), *registry.callbacks])
     tracer = Tracer(registry, callback, cache)
     try:
         yield from tracer.trace(Path(blendfile))
