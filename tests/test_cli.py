@@ -57,10 +57,10 @@ def test_blocks_dump_names_referrers(run_bat) -> None:  # type: ignore[no-untype
 
 
 def test_plugins_lists_builtin_entry_points(run_bat) -> None:  # type: ignore[no-untyped-def]
-    res = run_bat("plugins", "--json")
+    res = run_bat("plugins", "--json", "--all")
     assert res.exit_code == 0
     infos = {p["name"]: p for p in json.loads(res.stdout)}
-    assert "readers" in infos
+    assert "readers" in infos and infos["readers"]["builtin"] is True
     assert infos["readers"]["distribution"] == "bat"
     assert "register_block_readers" in infos["readers"]["hooks"]
 
@@ -84,10 +84,13 @@ def test_programmatic_plugin_appears(run_bat) -> None:  # type: ignore[no-untype
     try:
         res = run_bat("plugins")
         assert "my-test-plugin  (registered programmatically)" in res.stdout
-        assert "schemes: memory-test" in res.stdout
+        assert "    schemes:         memory-test" in res.stdout
+        assert "    block readers:   IM" in res.stdout
         data = {p["name"]: p for p in json.loads(run_bat("plugins", "--json").stdout)}
         assert data["my-test-plugin"]["hooks"] == ["register_block_readers", "register_target_schemes"]
         assert data["my-test-plugin"]["schemes"] == ["memory-test"]
+        assert data["my-test-plugin"]["block_readers"] == ["IM"]
+        assert data["my-test-plugin"]["distribution"] is None and data["my-test-plugin"]["builtin"] is False
     finally:
         plugins.unregister(plugin)
     assert "my-test-plugin" not in run_bat("plugins").stdout
@@ -100,8 +103,3 @@ def test_disable_plugins_env() -> None:
     assert "readers" not in out.stdout
 
 
-def test_logging_flags(run_bat) -> None:  # type: ignore[no-untyped-def]
-    path = str(BLENDFILES / "v50" / "basic" / "basic.blend")
-    assert run_bat("-q", "blocks", path).exit_code == 0
-    assert run_bat("-v", "blocks", path).exit_code == 0
-    assert run_bat("-S", "blocks", path).exit_code == 0

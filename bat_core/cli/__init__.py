@@ -104,7 +104,7 @@ def cli(ctx: click.Context, profile: bool, verbose: bool, debug: bool, quiet: bo
     st = ctx.obj if isinstance(ctx.obj, State) else State()
     st.strict_pointers, st.debug, st.verbose, st.quiet = strict_pointers, debug, verbose, quiet
     ctx.obj = st
-    log.debug("bat %s, Python %s, arguments %s", _version(), sys.version.split()[0], sys.argv[1:])
+    log.debug("bat %s, Python %s, arguments %s", _version(), sys.version.split()[0], st.argv)
     if profile:
         _start_profile(ctx, quiet)
 
@@ -123,6 +123,31 @@ def _load_commands() -> None:
     listing.register(cli)
     pack.register(cli)
     plugins.register_commands(cli)
+
+
+def _global_flags(args: list[str]) -> set[str]:
+    """The one-letter global flags given before the command (``-vS`` counts as ``-v -S``)."""
+    names = {"--verbose": "v", "--debug": "d", "--quiet": "q", "--profile": "p", "--strict-pointers": "S"}
+    out: set[str] = set()
+    for arg in args:
+        if not arg.startswith("-") or arg == "--":
+            break
+        if arg.startswith("--"):
+            out.add(names.get(arg, ""))
+        else:
+            out.update(arg[1:])
+    return out
+
+
+def _early_logging(args: list[str]) -> None:
+    """Logging as the global flags ask, before plugins load (their failures are logged)."""
+    flags = _global_flags(args)
+    if "q" in flags and flags & {"v", "d"}:
+        flags -= {"q", "v", "d"}  # a usage error follows; nothing before it
+    debug = "d" in flags
+    level = logging.DEBUG if debug else logging.INFO if "v" in flags else \
+        logging.ERROR if "q" in flags else logging.WARNING
+    configure_logging(level, debug)
 
 
 def _command_name(args: list[str]) -> str | None:
@@ -179,12 +204,18 @@ def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point: runs the CLI, turning every failure into one line and an exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     st = State()  # filled in by the group's options once they are parsed
+    st.argv = args
+    _early_logging(args)
     try:
         _load_commands()
         return cli.main(args=args, prog_name="bat", standalone_mode=False, obj=st)
     except click.exceptions.Abort:
         click.echo("bat: aborted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # `bat` alone: the help, on stderr, and the usage status (as BAT 1.x).
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message(), err=True)
+        sys.exit(EXIT_USAGE)
     except click.UsageError as exc:
         _fail(st, args, _usage_message(exc), EXIT_USAGE)
     except click.ClickException as exc:

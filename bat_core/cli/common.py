@@ -32,6 +32,8 @@ class State:
         self.quiet = False
         self.json: bool | None = None
         self.json_reported = False
+        #: The command line, without the program name.
+        self.argv: list[str] = []
 
 
 #: The old name of :class:`State` (``ctx.obj`` of the ``bat`` group).

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import platform
+from typing import Any
 
 import click
 
 from .. import __version__, plugins
+from .common import set_json
 
 
 @click.command()
@@ -17,22 +18,62 @@ def version() -> None:
     click.echo(f"bat {__version__} (Python {platform.python_version()})")
 
 
+def _as_dict(info: plugins.PluginInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "distribution": info.distribution,
+        "version": info.version,
+        "builtin": info.builtin,
+        "loaded": info.loaded,
+        "hooks": info.hooks,
+        "schemes": info.schemes,
+        "block_readers": info.block_readers,
+        "block_expanders": info.block_expanders,
+        "callbacks": info.callbacks,
+        "errors": [{"stage": e.stage, "error": e.error} for e in info.errors],
+    }
+
+
+def _line(label: str, items: list[str]) -> None:
+    if items:
+        click.echo(f"    {label + ':':<17}{', '.join(items)}")
+
+
 @click.command("plugins")
+@click.option("--all", "show_all", is_flag=True, help="Include bat's built-in plugins.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def plugins_cmd(as_json: bool) -> None:
-    """List installed plugins, the hooks they implement and the target schemes they serve."""
-    infos = plugins.describe_plugins()
+def plugins_cmd(show_all: bool, as_json: bool) -> None:
+    """List installed plugins: distribution and version, hooks, target schemes, block readers.
+
+    A plugin that failed (on import or in a hook) is listed with its error.
+    Exit status: 0 (also when a plugin failed: it is reported), 2 bad usage.
+    """
+    set_json(as_json)
+    everything = plugins.describe_plugins()
+    shown = everything if show_all else [p for p in everything if not p.builtin]
     if as_json:
-        click.echo(json.dumps([dataclasses.asdict(i) for i in infos], indent=2))
+        click.echo(json.dumps([_as_dict(i) for i in shown], indent=2))
         return
-    if not infos:
-        click.echo("no plugins installed")
-    for info in infos:
-        origin = f"{info.distribution} {info.version}" if info.distribution else "registered programmatically"
-        click.echo(f"{info.name}  ({origin})")
-        click.echo(f"    hooks:   {', '.join(info.hooks) or '-'}")
-        if info.schemes:
-            click.echo(f"    schemes: {', '.join(info.schemes)}")
+    if not shown:
+        click.echo("no third-party plugins installed")
+    for info in shown:
+        if info.distribution:
+            origin = f"{info.distribution} {info.version}" + (", built in" if info.builtin else "")
+        else:
+            origin = "registered programmatically"
+        state = "" if info.loaded else "  FAILED TO LOAD"
+        click.echo(f"{info.name}  ({origin}){state}")
+        _line("hooks", info.hooks)
+        _line("schemes", info.schemes)
+        _line("block readers", info.block_readers)
+        _line("block expanders", info.block_expanders)
+        _line("callbacks", info.callbacks)
+        for err in info.errors:
+            click.echo(f"    {'error:':<17}{err.stage}: {err.error}")
+    if not show_all:
+        builtin = [p.name for p in everything if p.builtin]
+        if builtin:
+            click.echo(f"built in: {', '.join(builtin)} (bat plugins --all for details)")
 
 
 def register(cli: click.Group) -> None:
