@@ -168,12 +168,12 @@ def test_exit_statuses_of_pack(run_bat, tmp_path: Path) -> None:  # type: ignore
 
 
 class _InterruptOnFirstFile(PackCallback):
-    """Presses Ctrl-C (sends this process SIGINT) as the first file is transferred."""
+    """Presses Ctrl-C (sends this process SIGINT) when the plan is made, before any transfer."""
 
     def __init__(self) -> None:
         self.sent = False
 
-    def transfer_file(self, src: Path, dst: str) -> None:
+    def pack_start(self, file_count: int, byte_count: int) -> None:
         if not self.sent:
             self.sent = True
             os.kill(os.getpid(), signal.SIGINT)
