@@ -54,10 +54,14 @@ def traced_register(plugin: str, hook: str, register: Callable[..., Any]) -> Cal
     return tracing
 
 
+def _arguments(kwargs: Mapping[str, Any]) -> str:
+    # The register callable is bat's own: its name says all there is to say.
+    return ", ".join(k if k == "register" else f"{k}={describe(v)}" for k, v in kwargs.items())
+
+
 def call_start(plugin: str, hook: str, kwargs: Mapping[str, Any]) -> None:
     if enabled():
-        args = ", ".join(f"{k}={describe(v)}" for k, v in kwargs.items())
-        write(f"{hook}({args}) -> plugin {plugin}")
+        write(f"{hook}({_arguments(kwargs)}) -> plugin {plugin}")
 
 
 def call_end(plugin: str, hook: str, result: Any, error: BaseException | None) -> None:
@@ -70,9 +74,8 @@ def monitor(pm: pluggy.PluginManager) -> None:
     """Trace the hook calls made through ``pm.hook`` (those bat does not call one by one)."""
 
     def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
-        names = ", ".join(i.plugin_name for i in impls) or "no plugin"
-        args = ", ".join(f"{k}={describe(v)}" for k, v in kwargs.items())
-        write(f"{hook_name}({args}) -> plugins {names}")
+        names = ", ".join(i.plugin_name for i in impls) or "(none)"
+        write(f"{hook_name}({_arguments(kwargs)}) -> plugins {names}")
 
     def after(outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl],
               kwargs: Mapping[str, Any]) -> None:

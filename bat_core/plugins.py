@@ -24,7 +24,6 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from importlib import metadata
 from typing import Any
 
@@ -231,27 +230,31 @@ def call_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> None:
     """Call every implementation of a hook separately: one that raises is skipped alone.
 
     In pluggy's order (last registered first, ``tryfirst``/``trylast`` honoured);
-    hook wrappers are not used by bat's hooks and are left out.  ``kwargs``
-    values that are callables named ``register`` are traced per call with
-    ``BAT_TRACE_PLUGINS``.
+    hook wrappers are not used by bat's hooks and are left out.  A ``register``
+    argument is traced call by call with ``BAT_TRACE_PLUGINS``.
     """
-    caller = getattr(pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):
-        if impl.hookwrapper or impl.wrapper:
-            continue
+    for impl in _impls(pm, hook_name, **kwargs):
         _call_impl(impl, hook_name, kwargs)
 
 
 def _call_impl(impl: pluggy.HookImpl, hook_name: str, kwargs: dict[str, Any]) -> bool:
-    owner = impl.plugin_name
+    return _call_plugin(impl.plugin_name, hook_name, impl.function, kwargs, impl.argnames)
+
+
+def _call_plugin(owner: str, hook_name: str, fn: Callable[..., Any], kwargs: dict[str, Any],
+                 argnames: Iterable[str] | None = None) -> bool:
+    """Call one plugin's hook function: traced, and guarded (False when it raised)."""
     args = {k: plugin_trace.traced_register(owner, hook_name, v) if k == "register" else v
             for k, v in kwargs.items()}
-    plugin_trace.call_start(owner, hook_name, args)
+    plugin_trace.call_start(owner, hook_name, kwargs)
     outcome: list[Any] = []
 
     def run() -> None:
         try:
-            outcome.append(impl.function(*[args[a] for a in impl.argnames]))
+            if argnames is None:
+                outcome.append(fn(**args))
+            else:
+                outcome.append(fn(*[args[a] for a in argnames]))
         except BaseException as exc:
             plugin_trace.call_end(owner, hook_name, None, exc)
             raise
@@ -260,14 +263,20 @@ def _call_impl(impl: pluggy.HookImpl, hook_name: str, kwargs: dict[str, Any]) ->
     return call_guarded(owner, hook_name, run)
 
 
+def _impls(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[pluggy.HookImpl]:
+    """A hook's implementations in pluggy's calling order (last registered first, tryfirst and
+    trylast honoured), without hook wrappers (bat's hooks do not use them)."""
+    impls = [i for i in reversed(getattr(pm.hook, hook_name).get_hookimpls()) if not (i.hookwrapper or i.wrapper)]
+    if not impls:
+        plugin_trace.call_start("(none)", hook_name, kwargs)
+    return impls
+
+
 def _register_handlers(pm: pluggy.PluginManager, hook_name: str, what: str,
                        by_code: dict[bytes, list[Handler]], by_struct: dict[bytes, list[Handler]],
                        provided: dict[str, Provided]) -> None:
     """Collect one plugin's readers or expanders; kept only if its hook call succeeds."""
-    caller = getattr(pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):
-        if impl.hookwrapper or impl.wrapper:
-            continue
+    for impl in _impls(pm, hook_name, register=None):
         owner = impl.plugin_name
         guard = not origin_of(owner).builtin
         codes: dict[bytes, list[Handler]] = {}
@@ -288,10 +297,7 @@ def _register_handlers(pm: pluggy.PluginManager, hook_name: str, what: str,
 
 
 def _register_callbacks(pm: pluggy.PluginManager, reg: Registry) -> None:
-    caller = pm.hook.register_callbacks
-    for impl in reversed(caller.get_hookimpls()):
-        if impl.hookwrapper or impl.wrapper:
-            continue
+    for impl in _impls(pm, "register_callbacks", register=None):
         owner = impl.plugin_name
         mine: list[TraceCallback] = []
 
@@ -327,8 +333,7 @@ def build_registry(pm: pluggy.PluginManager, extra: Iterable[object] = ()) -> Re
                     reg.schemes[scheme.name] = scheme
                     reg.scheme_owner[scheme.name] = owner
 
-                register_scheme = plugin_trace.traced_register(owner, "register_target_schemes", add_scheme)
-                call_guarded(owner, "register_target_schemes", partial(hook, register=register_scheme))
+                _call_plugin(owner, "register_target_schemes", hook, {"register": add_scheme})
         _register_handlers(pm, "register_block_readers", "block reader",
                            reg.readers_by_code, reg.readers_by_struct, reg.provided)
         _register_handlers(pm, "register_block_expanders", "block expander",

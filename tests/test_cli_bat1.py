@@ -226,3 +226,13 @@ def test_no_command_is_a_usage_error(bat123: Path) -> None:
     assert run([str(bat123)]).returncode == 2
     res = run(BAT)
     assert res.returncode == 2 and "Commands:" in res.stderr
+
+
+def test_noop_plan_same_lines_as_bat1(bat123: Path, tmp_path: Path) -> None:
+    """`pack -n` prints BAT 1.x's `source -> destination` lines on stdout, and only those."""
+    args = ["pack", "-n", "-p", str(SHOT42.parent.parent), str(SHOT42), str(tmp_path / "out"), "-e", "*.png"]
+    theirs = run([str(bat123)], *args)
+    ours = run(BAT, *args)
+    assert theirs.returncode == ours.returncode == 0, ours.stderr
+    assert sorted(ours.stdout.splitlines()) == sorted(theirs.stdout.splitlines())
+    assert "excluded: " in ours.stderr and not (tmp_path / "out").exists()

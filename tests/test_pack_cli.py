@@ -34,7 +34,8 @@ def test_noop_prints_plan_and_writes_nothing(run_bat, tmp_path: Path) -> None:  
     res = run_bat("pack", "-n", str(SHOT), str(tmp_path / "out"))
     assert res.exit_code == 0, res.stderr
     assert not (tmp_path / "out").exists()
-    assert f"{SHOT} -> {tmp_path / 'out' / 'shot.blend'}  (rewritten)" in res.stdout
+    assert f"{SHOT} -> {tmp_path / 'out' / 'shot.blend'}\n" in res.stdout
+    assert f"rewritten: {SHOT} (its paths change in the pack)" in res.stderr
     assert OUTSIDE_PROJECT in res.stdout
     assert "would pack 13 files" in res.stderr
 

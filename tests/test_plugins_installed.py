@@ -158,7 +158,7 @@ def test_trace_plugins_prints_hook_calls(plugin_site: Path) -> None:
     assert res.returncode == 0, res.stderr
     lines = [line for line in res.stderr.splitlines() if line.startswith("bat: plugin-trace: ")]
     text = "\n".join(lines)
-    assert "register_block_readers(register=" in text and "-> plugin readers" in text
+    assert "register_block_readers(register) -> plugin readers" in text
     assert "    hello: register('World', bat_hello.read_world)" in text
     assert "register_block_readers -> plugin broken_hook: raised ValueError: bat-broken-hook" in text
     assert "register_commands(cli=" in text

@@ -59,12 +59,16 @@ def _console_mode(progress: str, as_json: bool) -> ConsoleMode:
 
 
 def _print_plan(result: PackResult) -> None:
+    """The plan of ``-n``: on stdout BAT 1.x's ``source -> destination`` lines, nothing else
+    (scripts parse them); which blend files are rewritten and what is excluded, on stderr."""
     for f in result.files:
-        if f.action == EXCLUDED:
-            click.echo(f"{f.source}  (excluded: {f.reason})")
-        else:
-            note = "  (rewritten)" if f.action == "rewrite" else ""
-            click.echo(f"{f.source} -> {f.destination}{note}")
+        if f.action != EXCLUDED:
+            click.echo(f"{f.source} -> {f.destination}")
+    for f in result.files:
+        if f.action == "rewrite":
+            click.echo(f"rewritten: {f.source} (its paths change in the pack)", err=True)
+        elif f.action == EXCLUDED:
+            click.echo(f"excluded: {f.source} ({f.reason})", err=True)
 
 
 def _summary(result: PackResult) -> str:
