@@ -4,6 +4,11 @@ Hooks follow the ``llm`` style: most take a ``register`` callable, so one hook
 call lets a plugin register as many things as it likes while the core keeps the
 registry.  Hooks are called once, when the plugin registry is (re)built, never
 per block or per file.  Implement them with ``@bat_core.hookimpl``.
+
+Each hook is called plugin by plugin, in pluggy's order (the plugin registered
+last first; ``tryfirst``/``trylast`` honoured): a plugin whose hook raises is
+reported once and what that call registered is dropped, and the others go on
+(:mod:`bat_core.plugin_failures`).  ``BAT_TRACE_PLUGINS=1`` prints every call.
 """
 
 from __future__ import annotations
@@ -48,7 +53,9 @@ def register_block_readers(register: Callable[[bytes | str, Callable[..., Any]],
     DNA struct name as str (``"Image"``).  ``reader(block, context)`` yields
     :class:`bat_core.trace.BlockUsage` objects for the external files the block
     refers to.  Dispatch is a dictionary look-up on the block's code and struct
-    name; several readers may share a key and all of them run.
+    name; several readers may share a key and all of them run.  A third-party
+    reader that raises (anything but a :class:`bat_core.errors.BatError`) loses
+    that block's results and is reported once; the trace goes on.
     """
 
 
@@ -68,11 +75,20 @@ def register_callbacks(register: Callable[[TraceCallback], None]) -> None:
     """Register progress callback objects that want to hear about every trace and pack.
 
     ``register(callback)`` with a :class:`bat_core.progress.TraceCallback` or
-    :class:`bat_core.progress.PackCallback`.  They are called on the main thread,
-    alongside the callback a library user passes to the API.
+    :class:`bat_core.progress.PackCallback`.  They hear every
+    :func:`bat_core.trace.trace` and every pack (``bat list`` and ``bat pack``
+    included), after the callback the caller passes, always on the main
+    thread.  An exception a third-party callback raises is reported once and
+    ignored.  A callback that draws on the terminal should check
+    :func:`bat_core.pack.console_mode` so that library users keep theirs.
     """
 
 
 @hookspec
 def register_commands(cli: click.Group) -> None:
-    """Add click commands or groups to the ``bat`` command line (``cli.add_command``)."""
+    """Add click commands or groups to the ``bat`` command line (``cli.add_command``).
+
+    Called once as the command line starts, before its arguments are parsed.
+    A command should raise :class:`bat_core.errors.BatError` for a failure the
+    user can act on: ``bat`` prints it as one ``bat: error:`` line, exit status 1.
+    """
