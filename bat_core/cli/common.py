@@ -36,9 +36,6 @@ class State:
         self.argv: list[str] = []
 
 
-#: The old name of :class:`State` (``ctx.obj`` of the ``bat`` group).
-Context = State
-
 
 def state(ctx: click.Context | None = None) -> State:
     """The run's :class:`State` (a fresh one when a command is invoked outside ``bat``)."""
