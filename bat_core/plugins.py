@@ -155,11 +155,16 @@ def _origin_pair(name: str) -> tuple[str | None, str | None]:
 FAILURES.origin = _origin_pair
 
 
+def _is_builtin(ep: metadata.EntryPoint) -> bool:
+    return ep.dist is not None and normalise(ep.dist.metadata["Name"] or "") == BUILTIN_DISTRIBUTION
+
+
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     """Load every ``bat`` entry point; one that fails is recorded and skipped."""
     allowed = _env_names(LOAD_ENV)
     blocked = _env_names(DISABLE_ENV) or set()
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    # bat's own plugins first: a third-party entry point cannot take a built-in's name.
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: not _is_builtin(ep)):
         dist = ep.dist
         dist_name = dist.metadata["Name"] if dist is not None else None
         origin = Origin(dist_name, dist.version if dist is not None else None, ep.value)

@@ -30,6 +30,8 @@ PLUGINS = [
     ("bat-broken-hook", "0.2", "broken_hook", "bat_broken_hook"),
     ("bat-flaky", "1.0", "flaky", "bat_flaky"),
     ("bat-hello", "1.2.3", "hello", "bat_hello"),
+    # An entry point named like a built-in plugin: it must not replace bat's own readers.
+    ("bat-impostor", "6.6", "readers", "bat_hello"),
 ]
 
 
@@ -38,7 +40,7 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory that holds the plugins as pip would install them (module + dist-info)."""
     site = tmp_path_factory.mktemp("plugin-site")
     for dist, version, ep_name, module in PLUGINS:
-        shutil.copy(DISTS / f"{module}.py", site / f"{module}.py")
+        shutil.copyfile(DISTS / f"{module}.py", site / f"{module}.py")
         info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
@@ -65,7 +67,11 @@ def _plugins_json(site: Path, *args: str, env: dict[str, str] | None = None) -> 
 
 def test_plugins_shows_distribution_version_readers_and_failures(plugin_site: Path) -> None:
     infos = _plugins_json(plugin_site)
-    assert set(infos) == {"broken_import", "broken_hook", "flaky", "hello"}  # built-ins need --all
+    assert set(infos) == {"broken_import", "broken_hook", "flaky", "hello", "readers (bat-impostor)"}
+    impostor = infos["readers (bat-impostor)"]  # built-ins need --all; this is not one
+    assert impostor["loaded"] is False and impostor["distribution"] == "bat-impostor"
+    assert impostor["errors"] == [{"stage": "register",
+                                   "error": "ValueError: plugin name 'readers' is already used by bat"}]
     hello = infos["hello"]
     assert (hello["distribution"], hello["version"], hello["loaded"], hello["builtin"]) == \
         ("bat-hello", "1.2.3", True, False)
@@ -93,6 +99,7 @@ def test_plugins_text_and_all(plugin_site: Path) -> None:
     assert "built in: directory, progress, readers, zip (bat plugins --all for details)" in out
     everything = _plugins_json(plugin_site, "--all")
     assert everything["readers"]["builtin"] is True and everything["readers"]["distribution"] == "bat"
+    assert everything["readers"]["version"] != "6.6"
     assert "IM" in everything["readers"]["block_readers"] and "Image" not in everything["hello"]["block_readers"]
     assert everything["zip"]["schemes"] == ["zip"]
 
@@ -113,6 +120,8 @@ def test_broken_plugins_do_not_break_list(plugin_site: Path) -> None:
         "'flaky reader: no such field'; skipped",
         "bat: warning: plugin 'flaky' (bat-flaky 1.0): callback FlakyProgress.trace_asset: OSError: "
         "flaky progress: the dashboard is down; skipped",
+        "bat: warning: plugin 'readers (bat-impostor)' (bat-impostor 6.6): register: ValueError: "
+        "plugin name 'readers' is already used by bat; skipped",
     ])
     assert "Traceback" not in res.stderr
 

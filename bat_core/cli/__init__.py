@@ -183,8 +183,20 @@ def _fail(st: State, args: list[str], message: str, code: int) -> None:
     click.echo(f"bat: error: {message}", err=True)
     wants_json = st.json if st.json is not None else argv_wants_json(args)
     if wants_json and not st.json_reported:
-        click.echo(json.dumps({"error": message, "exit_status": code}, ensure_ascii=False))
+        try:
+            click.echo(json.dumps({"error": message, "exit_status": code}, ensure_ascii=False))
+        except OSError:
+            _drop_stdout()  # stdout is what failed (a full disk, a closed pipe): stderr said it
     sys.exit(code)
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _usage_message(exc: click.UsageError) -> str:
@@ -231,8 +243,7 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         # The reader of stdout went away (`bat list x | head`): stop quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _drop_stdout()
         sys.exit(EXIT_ERROR)
     except OSError as exc:
         if st.debug:
