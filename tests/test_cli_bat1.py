@@ -18,6 +18,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,7 +126,45 @@ def test_every_bat1_command_line_runs_on_bat(bat123: Path, tmp_path: Path, run_b
         expected = 3 if "list" in line and str(IMAGES) in line else 0
         assert ours.exit_code == expected, (line, ours.stderr)
         assert "Traceback" not in ours.stderr
+        _check_meaning(line, ours)
     assert (tmp_path / "bat1" / "bam.prof").is_file() and (tmp_path / "bat" / "bam.prof").is_file()
+
+
+def _check_meaning(line: list[str], res: Any) -> None:
+    """What each option is for, shown in bat's output (the same options' long forms are tested at length
+    elsewhere; here each short and long spelling of a BAT 1.x command line)."""
+    opts = set(line)
+    if line[0] == "blocks":
+        rows = [r for r in res.stdout.splitlines() if re.match(r"\S+\s+\d+\s+\d+\s+\d+\s+\d+$", r)]
+        assert len(rows) == (3 if opts & {"-l", "--limit"} else 10)
+        assert ("biggest block:" in res.stdout) == bool(opts & {"-d", "--dump"})
+    elif line[0] == "list" and opts & {"-j", "--json"}:
+        assert all(Path(d).exists() for deps in json.loads(res.stdout).values() for d in deps)
+    elif line[0] == "list" and opts & {"-s", "--sha256"}:
+        assert all(re.search(r" [0-9a-f]{64}$", r) for r in res.stdout.splitlines())
+    elif line[0] == "list" and opts & {"-t", "--timing"}:
+        assert "listed " in res.stderr
+    elif len(line) > 1 and line[1] == "list":  # a global option before `list`
+        flag = line[0]
+        if flag in ("-v", "--verbose"):
+            assert "bat: info: tracing " in res.stderr and "bat: debug:" not in res.stderr
+        elif flag in ("-d", "--debug"):
+            assert "bat: debug: " in res.stderr
+        elif flag in ("-q", "--quiet"):
+            assert "bat: info" not in res.stderr and "bat: warning" not in res.stderr
+        elif flag in ("-p", "--profile"):
+            assert "profile written to " in res.stderr
+    elif line[0] == "pack":
+        target = Path(line[line.index(str(SHOT42)) + 1])
+        if opts & {"-n", "--noop"}:
+            assert not target.exists() and " -> " in res.stdout
+            return
+        packed = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
+        assert ("shots/shot.blend" in packed) == bool(opts & {"-p", "--project"})
+        if opts & {"-e", "--exclude"}:
+            assert packed and not any(p.endswith(".png") for p in packed)
+        if opts & {"-c", "--compress"}:
+            assert (target / "shot.blend").read_bytes()[:4] == b"\x28\xb5\x2f\xfd"  # zstd
 
 
 @pytest.mark.parametrize("blend", AGREED, ids=lambda p: str(p.relative_to(BLENDFILES)))
