@@ -147,7 +147,7 @@ def test_exit_statuses_of_list(run_bat) -> None:  # type: ignore[no-untyped-def]
     assert run_bat("list", str(SHOT)).exit_code == 0
     res = run_bat("list", str(IMAGES))
     assert res.exit_code == 3
-    assert res.stderr.strip().splitlines()[-1] == "bat: 3 missing files"
+    assert res.stderr.strip().splitlines()[-1] == "bat: 3 missing file(s)"
     assert run_bat("list", "--missing", str(SHOT)).exit_code == 0
     assert run_bat("list", "--format", "dot", str(IMAGES)).exit_code == 3
 

@@ -28,9 +28,6 @@ PROFILE_FILE = "bam.prof"
 
 log = logging.getLogger("bat_core.cli")
 
-#: Kept for code that imported the group's context class under its old name.
-Context = State
-
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""

@@ -281,7 +281,7 @@ def list_cmd(ctx: click.Context, blendfile: Path, as_json: bool, sha256: bool, t
         if not only_missing:
             for p, us in missing.items():
                 click.echo(f"missing: {_short(p)} (used by {_users(us)})", err=True)
-        click.echo(f"bat: {len(missing)} missing file{'s' if len(missing) != 1 else ''}", err=True)
+        click.echo(f"bat: {len(missing)} missing file(s)", err=True)
         sys.exit(EXIT_MISSING)
 
 
