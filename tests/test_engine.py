@@ -355,3 +355,24 @@ def test_a_scheme_claimed_twice_is_an_error_naming_both() -> None:
     same1, same2 = Scheme("same"), Scheme("same")
     with pytest.raises(PackError, match=r"target scheme 'same' is registered by several plugins"):
         choose("x", same1, same2, name="same")
+
+
+def test_transfer_files_without_a_blend_file(tmp_path: Path) -> None:
+    from bat_core.pack import transfer_files
+    files = []
+    for n in range(5):
+        path = tmp_path / "src" / f"f{n}.bin"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(bytes([n]) * (n * 1000))
+        files.append(TransferItem(path, PurePosixPath(f"d/f{n}.bin"), path.stat().st_size, path))
+    transfer = StoreTransfer(tmp_path / "store")
+    outcome = transfer_files(Target("store:/", transfer), files)
+    assert outcome.settled and transfer.finished is True and len(transfer.sent) == 5
+    assert [i.sha256 for i in outcome.items] == [sha256(f.read_from) for f in files]
+    again = StoreTransfer(tmp_path / "store")
+    assert set(transfer_files(Target("store:/", again), files).actions.values()) == {"skipped"}
+    broken = StoreTransfer(tmp_path / "store2")
+    broken.permanent = "d/f3.bin"
+    with pytest.raises(PackError, match="access denied"):
+        transfer_files(Target("store:/", broken), files)
+    assert broken.finished is False

@@ -6,6 +6,7 @@ a :class:`Target`: a root path and a :class:`Transfer` that moves files there.
 """
 
 from .console import ConsoleMode, console_mode, console_output
+from .engine import TransferOutcome, transfer_files
 from .errors import Aborted, PackError, RetryableError
 from .packer import Packer, pack
 from .placement import OUTSIDE_PROJECT
@@ -32,7 +33,9 @@ __all__ = [
     "Transfer",
     "TransferIO",
     "TransferItem",
+    "TransferOutcome",
     "console_mode",
     "console_output",
     "pack",
+    "transfer_files",
 ]

@@ -24,6 +24,7 @@ handles each message, so progress is shown on the main thread and an abort
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import Aborted, PackError, RetryableError
-from ..progress import ThreadSafeCallback
+from ..progress import PackCallback, ThreadSafeCallback
 from ..targets import SendOutcome, Target, TransferIO, TransferItem
 from .checksums import ChecksumCache, FileKey, sha256_of
 from .result import COPIED, NOT_TRANSFERRED, REWRITTEN, SKIPPED
@@ -483,3 +484,36 @@ def _describe(exc: OSError | PackError, item: TransferItem, shown: str) -> str:
     if isinstance(exc, PackError):
         return str(exc)
     return f"cannot transfer {item.source} to {shown}: {exc.strerror or exc}"
+
+
+def transfer_files(target: Target, items: Sequence[TransferItem], *, callback: PackCallback | None = None,
+                   abort: threading.Event | None = None, checksum_cache: bool = True) -> TransferOutcome:
+    """Send a list of files to a target without a blend file: ``start``, the rounds, ``finish``.
+
+    What ``bat shaman push DIR URL`` and programs that upload their own files
+    use.  Raises :class:`PackError` when the target cannot be used or the
+    transfer fails; returns the outcome when every file is settled or the
+    transfer was aborted (``outcome.aborted``).
+    """
+    tscb = ThreadSafeCallback(callback or PackCallback())
+    abort = abort or threading.Event()
+    transfer = target.transfer
+    tscb.pack_start(len(items), sum(i.size for i in items))
+    try:
+        transfer.start()
+    except OSError as exc:
+        raise PackError(f"cannot write to {target.root}: {exc.strerror or exc}") from None
+    try:
+        outcome = run_transfers(target, items, tscb, abort, checksum_cache=checksum_cache)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            transfer.finish(False)
+        raise
+    try:
+        transfer.finish(outcome.settled)
+    except OSError as exc:
+        raise PackError(f"cannot finish {target.root}: {exc.strerror or exc}") from None
+    tscb.flush()
+    if outcome.error:
+        raise PackError(outcome.error)
+    return outcome
