@@ -32,12 +32,30 @@ def is_id_block(block: Block) -> bool:
     return len(block.code) == 2 and block.code not in NON_ID_CODES
 
 
+def library_path_field(li: Block) -> bytes | None:
+    """The DNA field of a Library block that holds the path as stored (``//lib.blend``).
+
+    Blender writes a file's DNA with the field names of the day it was frozen:
+    2.5-2.9x files keep the stored path in ``name`` and, in ``filepath``, the
+    absolute path on the machine that last saved the file, which means nothing
+    here.  Newer sources renamed the pair to ``filepath``/``filepath_abs`` but
+    still write ``name`` (a DNA alias), and keep the absolute path at run time
+    only.  So: ``name`` whenever the struct has it, else ``filepath`` (a DNA
+    that uses the new names says so with ``filepath_abs``).
+    """
+    st = li.dna_type
+    if st.has_field(b"filepath_abs") and st.has_field(b"filepath"):
+        return b"filepath"
+    for name in (b"name", b"filepath"):
+        if st.has_field(name):
+            return name
+    return None
+
+
 def library_path(li: Block) -> BlendPath:
-    """The stored path of a Library block (``filepath`` in old files, ``name`` in new)."""
-    for name in (b"filepath", b"name"):
-        if li.dna_type.has_field(name):
-            return BlendPath(li.get(name))
-    return BlendPath(b"")
+    """The stored path of a Library block (see :func:`library_path_field`)."""
+    field = library_path_field(li)
+    return BlendPath(li.get(field)) if field is not None else BlendPath(b"")
 
 
 class BlendFileCache:
