@@ -105,12 +105,12 @@ def special_devices() -> frozenset[int]:
 def foreign_problem(path: BlendPath) -> str:
     """Why a path of the other operating system's flavour names nothing here."""
     if path.is_drive_relative:
-        what = "relative to the current directory of a Windows drive"
+        what = "relative to the working directory of a Windows drive"
     elif path.is_windows:
-        what = "a Windows path"
+        what = "Windows"
     else:
-        what = "a POSIX path"
-    return f"{FOREIGN} ({what}; never looked up on this system)"
+        what = "POSIX"
+    return f"{FOREIGN}: {what}, never looked up on this system"
 
 
 def describe_error(exc: OSError) -> str:

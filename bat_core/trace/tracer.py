@@ -220,7 +220,7 @@ class Tracer:
         try:
             self.cache.open(path)
         except BlendFileError as exc:
-            return f"{NOT_BLEND} ({exc.message})"
+            return exc.message if exc.message.startswith(NOT_BLEND) else f"broken blend file ({exc.message})"
         except OSError as exc:
             return describe_error(exc)
         return ""
