@@ -58,7 +58,7 @@ def blender_report(files: list[Path], workdir: Path) -> dict[str, Any]:
     report = workdir / "blender-report.json"
     listing.write_text(json.dumps([str(f) for f in files]))
     proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(listing), str(report)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     if proc.returncode != 0 and "import bpy" in proc.stderr and "Error" in proc.stderr:
         pytest.skip(f"{NO_BPY}: {proc.stderr.strip().splitlines()[-1]}")
     assert proc.returncode == 0 and report.exists(), proc.stderr[-3000:]

@@ -14,7 +14,19 @@ import json
 import os
 import shutil
 import socket
+import struct
+import zlib
 from pathlib import Path
+
+
+def png(width: int) -> bytes:
+    """A valid 1-pixel-high PNG ``width`` pixels wide (Blender must be able to read it)."""
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+    raw = b"\0" + b"\x10\x20\x30" * width
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
 
 HOSTILE = Path(__file__).resolve().parent / "data" / "paths" / "v50" / "hostile"
 
@@ -26,12 +38,10 @@ def make_hostile(base: Path) -> Path:
     proj = root / "proj"
     shot = proj / "shot"
     spec = json.loads((shot / "main.blend.json").read_text())
-    for rel in spec["hostile_files"]:
+    for n, rel in enumerate(spec["hostile_files"]):
         f = shot / rel
         f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_bytes(b"\x89PNG hostile " + rel[-40:].encode("utf-8", "surrogateescape"))
-    (shot / "tex" / "Case.png").write_bytes(b"\x89PNG upper")
-    (shot / "tex" / "case.png").write_bytes(b"\x89PNG lower")
+        f.write_bytes(png(n + 2))  # each its own width, so which file is read shows
     os.mkfifo(shot / "tex" / "fifo.png")
     os.symlink("loop", shot / "loop")  # loop/x.png: ELOOP
     # Cache directories: real files beside things that must never be read.
