@@ -12,22 +12,31 @@ from typing import Any
 
 import click
 
-from ..trace import BlockUsage, trace
+from ..trace import BlockUsage, problems, trace
 
 EXIT_MISSING = 3
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(path: Path) -> str | None:
+    """The file's SHA-256; None when it cannot be read (it may have changed since the trace)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return None
     return h.hexdigest()
 
 
 def _short(path: Path) -> str:
     cwd = Path.cwd()
     return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
+
+
+def _shown(path: Path, shown: str) -> str:
+    """A resolved path relative to the working directory when inside it; a foreign one as stored."""
+    return _short(path) if path.is_absolute() else shown
 
 
 def _dot_quote(text: str) -> str:
@@ -43,10 +52,9 @@ def render_dot(usages: list[BlockUsage]) -> str:
     for u in usages:
         src = str(u.blendfile)
         blends.add(src)
-        targets = u.files or [u.abspath]
-        for f in targets:
-            dst = str(f)
-            if u.kind == "library":
+        targets = [str(f) for f in u.files] or ([u.shown_path] if u.problem else [])
+        for dst in targets:
+            if u.kind == "library" and u.files:
                 blends.add(dst)
             nodes.setdefault(dst, "missing" if not u.files else u.kind)
             edges.add((src, dst))
@@ -86,21 +94,23 @@ def list_cmd(obj: Any, blendfile: Path, as_json: bool, sha256: bool, timing: boo
     start = time.perf_counter()
     hash_time = 0.0
     usages: list[BlockUsage] = []
-    missing = 0
     stream_text = fmt == "text" and not only_missing
     reported: set[Path] = set()
+    reported_problems: set[tuple[Path, Path]] = set()
     last_blend: Path | None = None
     for usage in trace(blendfile, strict_pointers=obj.strict_pointers):
         usages.append(usage)
-        if not usage.files:
-            missing += 1
         if not stream_text:
             continue
         if usage.blendfile != last_blend:
             click.echo(_short(usage.blendfile))
             last_blend = usage.blendfile
-        if not usage.files:
-            click.echo(f"    {_short(usage.abspath)}  (missing)")
+        for path, reason in usage.skipped:
+            click.echo(f"    {_short(path)}  (left out: {reason})")
+        if usage.problem:
+            if (usage.blendfile, usage.abspath) not in reported_problems:
+                reported_problems.add((usage.blendfile, usage.abspath))
+                click.echo(f"    {_shown(usage.abspath, usage.shown_path)}  ({usage.problem})")
             continue
         for f in usage.files:
             if f in reported:
@@ -120,14 +130,19 @@ def list_cmd(obj: Any, blendfile: Path, as_json: bool, sha256: bool, timing: boo
     elif fmt == "json":
         report: dict[str, Any] = defaultdict(dict if sha256 else set)
         for u in usages:
-            for f in u.files or [u.abspath]:
-                key = str(u.blendfile)
+            key = str(u.blendfile)
+            for f in u.files:
                 if sha256:
                     t = time.perf_counter()
-                    report[key][str(f)] = sha256_of(f) if f.is_file() else None
+                    report[key][str(f)] = sha256_of(f)
                     hash_time += time.perf_counter() - t
                 else:
                     report[key].add(str(f))
+            if u.problem:
+                if sha256:
+                    report[key][u.shown_path] = None
+                else:
+                    report[key].add(u.shown_path)
         out = {k: (v if sha256 else sorted(v)) for k, v in report.items()}
         json.dump(out, sys.stdout, indent=4, ensure_ascii=False)
         click.echo()
@@ -135,27 +150,26 @@ def list_cmd(obj: Any, blendfile: Path, as_json: bool, sha256: bool, timing: boo
         total = time.perf_counter() - start
         click.echo(f"traced {len(usages)} usages in {total:.3f} s"
                    + (f" ({hash_time:.3f} s hashing)" if sha256 else ""), err=True)
+    missing = len(problems(usages))
     if missing:
         click.echo(f"bat: {missing} missing file(s)", err=True)
         sys.exit(EXIT_MISSING)
 
 
 def _report_missing(usages: list[BlockUsage], as_json: bool) -> None:
-    by_path: dict[Path, list[BlockUsage]] = defaultdict(list)
-    for u in usages:
-        if not u.files:
-            by_path[u.abspath].append(u)
+    found = sorted(problems(usages), key=lambda p: p.shown)
     if as_json:
         json.dump([{
-            "path": str(p),
+            "path": p.shown,
+            "reason": p.reason,
             "referenced_by": [{"blendfile": str(u.blendfile), "block": u.block_name.decode("utf-8", "replace"),
-                               "stored_path": u.asset_path.decode_path(), "kind": u.kind} for u in us],
-        } for p, us in sorted(by_path.items())], sys.stdout, indent=4, ensure_ascii=False)
+                               "stored_path": u.asset_path.decode_path(), "kind": u.kind} for u in p.usages],
+        } for p in found], sys.stdout, indent=4, ensure_ascii=False)
         click.echo()
         return
-    for p, us in sorted(by_path.items()):
-        click.echo(_short(p))
-        for u in us:
+    for p in found:
+        click.echo(f"{_shown(p.path, p.shown)}  ({p.reason})")
+        for u in p.usages:
             click.echo(f"    used by {u.block_name.decode('utf-8', 'replace')} in {_short(u.blendfile)} "
                        f"as {u.asset_path.decode_path()!r} ({u.kind})")
 

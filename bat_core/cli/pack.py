@@ -89,7 +89,8 @@ def _report(result: PackResult, as_json: bool, quiet: bool) -> None:
         return
     for m in result.missing:
         users = ", ".join(sorted({f"{r.block} in {r.blendfile.name}" for r in m.referenced_by}))
-        click.echo(f"missing: {m.path} (used by {users})", err=True)
+        why = "" if m.reason == "missing" else f" ({m.reason})"
+        click.echo(f"missing: {m.shown or m.path}{why} (used by {users})", err=True)
     if not quiet:
         click.echo(_summary(result), err=True)
         for key, value in result.target_info.items():

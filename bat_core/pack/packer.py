@@ -349,7 +349,8 @@ class Packer:
                             sizes.get(id(f), f.size), f.reason) for f in plan.files]
         files += [PackedFile(f.source, None, None, EXCLUDED, f.size, f.reason) for f in plan.excluded]
         missing = [Missing(m.path, [Reference(u.blendfile, u.block_name.decode("utf-8", "replace"),
-                                              u.asset_path.decode_path(), u.kind) for u in m.usages])
+                                              u.asset_path.decode_path(), u.kind) for u in m.usages],
+                           m.usages[0].problem, m.usages[0].shown_path)
                    for m in plan.missing]
         return PackResult(
             blendfile=self.blendfile,

@@ -45,9 +45,13 @@ class Reference:
 class Missing:
     path: Path
     referenced_by: list[Reference] = field(default_factory=list)
+    #: Why it cannot be packed: ``missing``, ``not a regular file (a FIFO)``, ``foreign path (...)``...
+    reason: str = "missing"
+    #: The path as shown (as stored, for a path of another operating system).
+    shown: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "referenced_by": [
+        return {"path": self.shown or str(self.path), "reason": self.reason, "referenced_by": [
             {"blendfile": str(r.blendfile), "block": r.block, "stored_path": r.stored_path, "kind": r.kind}
             for r in self.referenced_by]}
 
