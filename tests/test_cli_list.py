@@ -76,8 +76,9 @@ def test_json_full_marks_every_reference(run_bat) -> None:  # type: ignore[no-un
     deps = report["dependencies"]
     assert {d["kind"] for d in deps} >= {"image"}
     for d in deps:
-        assert set(d) == {"kind", "exists", "blendfile", "block", "struct", "field", "stored_path", "path",
-                          "sequence", "directory", "files"}
+        assert set(d) == {"kind", "exists", "problem", "blendfile", "block", "struct", "field", "stored_path",
+                          "path", "sequence", "directory", "files"}
+        assert bool(d["problem"]) == (not d["exists"])
         assert d["exists"] == bool(d["files"]) and all(Path(f).is_file() for f in d["files"])
     by_block = {d["block"]: d for d in deps}
     assert by_block["IMmissing"]["exists"] is False

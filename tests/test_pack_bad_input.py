@@ -13,14 +13,21 @@ from bat_core.trace import trace
 from .test_pack_plan import set_paths
 
 
-def test_library_that_is_not_a_blend_file_is_copied_as_it_is(copy_scenario, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_library_that_is_not_a_blend_file_is_broken(copy_scenario, tmp_path: Path, run_bat) -> None:  # type: ignore[no-untyped-def]
+    """Not a warning and a copy (exit 0): a broken library, counted and reported like a missing one."""
     root = copy_scenario("v50", "libraries")
     (root / "set.blend").write_text("not a blend file")
     result = pack(root / "shots" / "shot.blend", str(tmp_path / "out"), project=root, compress=True)
-    packed = next(f for f in result.files if f.source.name == "set.blend")
-    assert packed.action == "copied"
-    assert (tmp_path / "out" / "set.blend").read_text() == "not a blend file"
+    assert [m.path.name for m in result.missing] == ["set.blend"]
+    assert "not a blend file" in result.missing[0].reason
+    assert not any(f.source.name == "set.blend" for f in result.files)
     assert (tmp_path / "out" / "libs" / "char.blend").is_file()
+    res = run_bat("pack", "-p", str(root), str(root / "shots" / "shot.blend"), str(tmp_path / "out2"))
+    assert res.exit_code == 3
+    assert "set.blend" in res.stderr and "not a blend file" in res.stderr
+    res = run_bat("list", str(root / "shots" / "shot.blend"))
+    assert res.exit_code == 3
+    assert "not a blend file" in res.stderr  # stdout lists what exists, as BAT 1.x
 
 
 def test_dangling_library_is_missing(copy_scenario, tmp_path: Path, run_bat) -> None:  # type: ignore[no-untyped-def]

@@ -51,7 +51,7 @@ def test_json_report_and_missing_exit_status(run_bat, tmp_path: Path) -> None:  
         assert set(f) >= {"source", "destination", "action", "size"}
         assert Path(f["destination"]).stat().st_size == f["size"]
     missing = {Path(m["path"]).name for m in report["missing"]}
-    assert missing == {"missing.png", "abs.png", "win.png"}
+    assert missing == {"missing.png", "abs.png", "C:\\textures\\win.png"}  # a Windows path: as stored
     assert all(m["referenced_by"] for m in report["missing"])
     assert report["summary"]["missing"] == 3 and report["summary"]["files"] == len(report["files"])
     assert "missing: " in res.stderr

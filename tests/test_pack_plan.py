@@ -41,7 +41,8 @@ def set_paths(blend: Path, change: Callable[[Path, bytes], bytes | None]) -> int
 def test_strip_root_posix_windows_unc() -> None:
     assert strip_root(PurePosixPath("/srv/x/y.png")) == PurePosixPath("srv/x/y.png")
     assert strip_root(PureWindowsPath("C:/tex/y.png")) == PurePosixPath("C/tex/y.png")
-    assert strip_root(PureWindowsPath(r"\\server\share\tex\y.png")) == PurePosixPath("server/share/tex/y.png")
+    # A share gets its own UNC/ folder: a server called C must not land on drive C:.
+    assert strip_root(PureWindowsPath(r"\\server\share\tex\y.png")) == PurePosixPath("UNC/server/share/tex/y.png")
 
 
 def test_place_inside_and_outside_project() -> None:

@@ -28,10 +28,12 @@ def test_library_not_a_blend_file(version: str, copy_scenario, run_bat, caplog) 
     found = _files(_libs(root))
     assert "set.png" not in found  # nothing traced inside the broken library...
     assert "char.png" in found and "prop.png" in found  # ...and the rest goes on
-    assert "cannot trace library" in caplog.text and "set.blend" in caplog.text
+    broken = [u for u in trace(_libs(root)) if u.problem]
+    assert [u.abspath.name for u in broken] == ["set.blend"]
+    assert broken[0].problem.startswith("not a blend file")
     res = run_bat("list", str(_libs(root)))
-    assert res.exit_code == 0  # the library file exists; the warning says what is wrong
-    assert "set.blend" in res.stderr and "not a blend file" in res.stderr
+    assert res.exit_code == 3  # a broken library is a failure, not a warning
+    assert "set.blend" in res.stderr and "not a blend file" in res.stderr  # stdout: what exists
 
 
 def test_truncated_library(copy_scenario, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -40,7 +42,9 @@ def test_truncated_library(copy_scenario, caplog) -> None:  # type: ignore[no-un
     char.write_bytes(char.read_bytes()[:5000])
     found = _files(_libs(root))
     assert "char.png" not in found and "set.png" in found
-    assert "truncated" in caplog.text
+    broken = [u for u in trace(_libs(root)) if u.problem]
+    assert {u.abspath.name for u in broken} == {"char.blend"}
+    assert all("truncated" in u.problem for u in broken)
 
 
 def test_dangling_library_is_missing(copy_scenario, run_bat) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bat_core.trace import trace
+from bat_core.trace import problems, trace
 
 from .conftest import Fixture, all_fixtures
 
@@ -24,15 +24,23 @@ def _rel(paths: set[Path], root: Path) -> set[str]:
     return out
 
 
+def _blender_form(shown: str) -> str:
+    """How Blender on Linux reports a Windows drive path (``C:\\x`` -> ``/c/x``; BLI_path_abs)."""
+    if len(shown) > 2 and shown[1] == ":" and shown[2] in "\\/":
+        return "/" + shown[0].lower() + shown[2:].replace("\\", "/")
+    return shown
+
+
 def _traced(fx: Fixture) -> tuple[set[str], set[str]]:
     existing: set[Path] = set()
-    missing: set[Path] = set()
-    for usage in trace(fx.blend):
-        if usage.files:
-            existing.update(usage.files)
-        else:
-            missing.add(usage.abspath)
-    return _rel(existing, fx.root.resolve()), _rel(missing, fx.root.resolve())
+    missing: set[str] = set()
+    usages = list(trace(fx.blend))
+    for usage in usages:
+        existing.update(usage.files)
+    for problem in problems(usages):
+        path = problem.path if problem.path.is_absolute() else Path(_blender_form(problem.shown))
+        missing |= _rel({path}, fx.root.resolve())
+    return _rel(existing, fx.root.resolve()), missing
 
 
 @pytest.mark.parametrize("fx", FIXTURES, ids=[f.id for f in FIXTURES])
@@ -44,11 +52,9 @@ def test_existing_files_match_blender(fx: Fixture) -> None:
 
 @pytest.mark.parametrize("fx", FIXTURES, ids=[f.id for f in FIXTURES])
 def test_missing_files_reported(fx: Fixture) -> None:
+    """Exactly what Blender misses, each path once (foreign paths compared in Blender's Linux form)."""
     _, missing = _traced(fx)
-    # Blender reports Windows paths as they are; bat maps them to a POSIX path
-    # (drive letter as a directory) that can only be missing. Compare names.
-    expected = {Path(m.replace("\\", "/")).name for m in fx.expected["missing_files"]}
-    assert {Path(m).name for m in missing} == expected
+    assert missing == set(fx.expected["missing_files"])
 
 
 @pytest.mark.parametrize("fx", [f for f in FIXTURES if f.expected["missing_files"]][:4],

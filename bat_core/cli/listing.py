@@ -21,7 +21,8 @@ from typing import Any
 import click
 
 from ..blendfile.dna import FieldPath
-from ..trace import BlockUsage, trace
+from ..trace import BlockUsage, Problem, problems, trace
+from ..trace.report import skipped
 from .activity import ActivityLog
 from .common import EXIT_MISSING, check_blendfile, set_json, state
 
@@ -30,11 +31,15 @@ log = logging.getLogger("bat_core.cli")
 FORMATS = ("text", "json", "json-full", "dot")
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(path: Path) -> str | None:
+    """The file's SHA-256; None when it cannot be read (it may have changed since the trace)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return None
     return h.hexdigest()
 
 
@@ -43,20 +48,28 @@ class Hasher:
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self._done: dict[Path, str] = {}
+        self._done: dict[Path, str | None] = {}
 
-    def __call__(self, path: Path) -> str:
-        digest = self._done.get(path)
-        if digest is None:
+    def __call__(self, path: Path) -> str | None:
+        if path not in self._done:
             start = time.perf_counter()
-            digest = self._done[path] = sha256_of(path)
+            self._done[path] = sha256_of(path)
             self.seconds += time.perf_counter() - start
-        return digest
+        return self._done[path]
+
+    def text(self, path: Path) -> str:
+        """For the text listing: ``-`` when the file cannot be read."""
+        return self(path) or "-"
 
 
 def _short(path: Path) -> str:
     cwd = Path.cwd()
     return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
+
+
+def _shown(path: Path, shown: str) -> str:
+    """A resolved path relative to the working directory when inside it; a foreign one as stored."""
+    return _short(path) if path.is_absolute() else shown
 
 
 def _resolved(path: Path) -> str:
@@ -67,18 +80,14 @@ def _resolved(path: Path) -> str:
         return str(path)
 
 
-def missing_usages(usages: list[BlockUsage]) -> dict[Path, list[BlockUsage]]:
-    """Each missing path once (however many blocks use it), with the usages that refer to it.
+def missing(usages: list[BlockUsage]) -> list[Problem]:
+    """Each path that cannot be had, once (however many blocks use it), sorted.
 
-    The one definition of "missing" for ``bat list``: its count is the exit
-    status, the stderr report, ``--missing`` and the ``missing`` list of
-    ``--format json-full``.
+    The one definition of "missing" (:func:`bat_core.trace.problems`, shared
+    with ``bat pack``): its count is the exit status, the stderr report,
+    ``--missing`` and the ``missing`` list of ``--format json-full``.
     """
-    by_path: dict[Path, list[BlockUsage]] = defaultdict(list)
-    for u in usages:
-        if not u.files:
-            by_path[u.abspath].append(u)
-    return dict(sorted(by_path.items()))
+    return sorted(problems(usages), key=lambda p: p.shown)
 
 
 def _field_name(field: FieldPath | None) -> str | None:
@@ -112,10 +121,9 @@ def render_dot(usages: list[BlockUsage]) -> str:
     for u in usages:
         src = str(u.blendfile)
         blends.add(src)
-        targets = u.files or [u.abspath]
-        for f in targets:
-            dst = str(f)
-            if u.kind == "library":
+        targets = [str(f) for f in u.files] or ([u.shown_path] if u.problem else [])
+        for dst in targets:
+            if u.kind == "library" and u.files:
                 blends.add(dst)
             nodes.setdefault(dst, "missing" if not u.files else u.kind)
             edges.add((src, dst))
@@ -151,17 +159,18 @@ def full_json(blendfile: Path, usages: list[BlockUsage], sha: Hasher | None,
     """bat's own report: every usage with its kind, where it is stored and whether it exists."""
     entries = []
     for u in usages:
-        if only_missing and u.files:
+        if only_missing and not u.problem:
             continue
         entry: dict[str, Any] = {
             "kind": u.kind,
             "exists": bool(u.files),
+            "problem": u.problem or None,
             "blendfile": str(u.blendfile),
             "block": _block_name(u),
             "struct": u.block.dna_type_name,
             "field": _field_name(u.field),
             "stored_path": u.asset_path.decode_path(),
-            "path": str(u.abspath),
+            "path": u.shown_path,
             "sequence": u.is_sequence,
             "directory": u.is_directory,
             "files": [str(f) for f in u.files],
@@ -172,22 +181,23 @@ def full_json(blendfile: Path, usages: list[BlockUsage], sha: Hasher | None,
     return {
         "blendfile": str(blendfile),
         "dependencies": entries,
-        "missing": [str(p) for p in missing_usages(usages)],
+        "missing": [p.shown for p in missing(usages)],
     }
 
 
 def _missing_json(usages: list[BlockUsage]) -> list[dict[str, Any]]:
     return [{
-        "path": str(p),
+        "path": p.shown,
+        "reason": p.reason,
         "referenced_by": [{"blendfile": str(u.blendfile), "block": _block_name(u),
-                           "stored_path": u.asset_path.decode_path(), "kind": u.kind} for u in us],
-    } for p, us in missing_usages(usages).items()]
+                           "stored_path": u.asset_path.decode_path(), "kind": u.kind} for u in p.usages],
+    } for p in missing(usages)]
 
 
 def _print_missing_text(usages: list[BlockUsage]) -> None:
-    for p, us in missing_usages(usages).items():
-        click.echo(_short(p))
-        for u in us:
+    for p in missing(usages):
+        click.echo(f"{_shown(p.path, p.shown)}  ({p.reason})")
+        for u in p.usages:
             click.echo(f"    used by {_block_name(u)} in {_short(u.blendfile)} "
                        f"as {u.asset_path.decode_path()!r} ({u.kind})")
 
@@ -255,12 +265,12 @@ def list_cmd(ctx: click.Context, blendfile: Path, as_json: bool, sha256: bool, t
         if usage.blendfile != last_blend:
             last_blend = usage.blendfile
             head = _short(usage.blendfile)
-            click.echo(f"{head} {sha(usage.blendfile)}" if sha is not None else head)
+            click.echo(f"{head} {sha.text(usage.blendfile)}" if sha is not None else head)
         for f in usage.files:
             if f in reported:
                 continue
             reported.add(f)
-            click.echo(f"    {_short(f)} {sha(f)}" if sha is not None else f"    {_short(f)}")
+            click.echo(f"    {_short(f)} {sha.text(f)}" if sha is not None else f"    {_short(f)}")
     if fmt == "dot":
         click.echo(render_dot(usages))
     elif fmt == "json-full":
@@ -272,16 +282,19 @@ def list_cmd(ctx: click.Context, blendfile: Path, as_json: bool, sha256: bool, t
             _print_missing_text(usages)
     elif fmt == "json":
         _dump_json(bat_json(usages, sha))
-    missing = missing_usages(usages)
+    found = missing(usages)
     if timing:
         total = time.perf_counter() - start
         hashing = f" ({sha.seconds:.3f} s of it on SHA-256 sums)" if sha is not None else ""
         click.echo(f"bat: listed {len(usages)} references in {total:.3f} s{hashing}", err=True)
-    if missing:
+    for path, reason in skipped(usages):
+        click.echo(f"left out: {_short(path)} ({reason})", err=True)
+    if found:
         if not only_missing:
-            for p, us in missing.items():
-                click.echo(f"missing: {_short(p)} (used by {_users(us)})", err=True)
-        click.echo(f"bat: {len(missing)} missing file(s)", err=True)
+            for p in found:
+                why = "" if p.reason == "missing" else f" ({p.reason})"
+                click.echo(f"missing: {_shown(p.path, p.shown)}{why} (used by {_users(p.usages)})", err=True)
+        click.echo(f"bat: {len(found)} missing file(s)", err=True)
         sys.exit(EXIT_MISSING)
 
 

@@ -3,12 +3,16 @@
 Files inside the project keep their project-relative path.  Files outside it
 go under ``_outside_project/`` by their absolute path, with the root turned
 into folder names (``/srv/x`` -> ``srv/x``, ``C:\\x`` -> ``C/x``,
-``\\\\server\\share\\x`` -> ``server/share/x``).  Placement only depends on the
+``\\\\server\\share\\x`` -> ``UNC/server/share/x``).  Only paths native to this
+machine are ever placed: a path of the other operating system's flavour
+(``C:\\x`` on Linux) is never looked up, so it is missing and not packed.  The
+Windows rules serve bat running on Windows, and are tested on every host.  Placement only depends on the
 path, so a directory and the files below it are placed consistently.
 """
 
 from __future__ import annotations
 
+import ntpath
 import os
 import posixpath
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
@@ -18,6 +22,24 @@ from .errors import PackError
 OUTSIDE_PROJECT = "_outside_project"
 
 
+def _windows_root(path: PureWindowsPath) -> list[str]:
+    """Folder names for a Windows anchor: ``C:`` -> ``C``; ``\\\\server\\share`` ->
+    ``UNC/server/share``; the extended-length forms (``\\\\?\\C:``, ``\\\\?\\UNC\\...``)
+    name the same files as the short ones, so they land in the same place.
+
+    A drive is one letter and never ``UNC``, so drive and share paths cannot collide.
+    """
+    drive = path.drive.replace("/", "\\")
+    if drive.startswith(("\\\\?\\", "\\\\.\\")):
+        rest = drive[4:]
+        if drive[2] == "." or not (rest[:4].upper() == "UNC\\" or (len(rest) == 2 and rest[1] == ":")):
+            raise PackError(f"refusing a Windows device path: {path}")
+        drive = "\\\\" + rest[4:] if rest[:4].upper() == "UNC\\" else rest
+    if drive.startswith("\\\\"):
+        return ["UNC", *[p for p in drive.split("\\") if p]]
+    return [drive.rstrip(":").upper()]
+
+
 def strip_root(path: PurePath) -> PurePosixPath:
     """An absolute path as a relative one: the drive or UNC root becomes folder names."""
     parts = list(path.parts)
@@ -25,26 +47,31 @@ def strip_root(path: PurePath) -> PurePosixPath:
         return PurePosixPath()
     anchor, rest = parts[0], parts[1:]
     if isinstance(path, PureWindowsPath) and path.drive:
-        drive = path.drive
-        if drive.startswith(("\\\\", "//")):
-            root = [p for p in drive.replace("\\", "/").split("/") if p and p not in ("?", ".", "UNC")]
-        else:
-            root = [drive.rstrip(":")]
-        return PurePosixPath(*root, *rest)
-    if anchor in ("/", "//"):
+        return PurePosixPath(*_windows_root(path), *rest)
+    if anchor in ("/", "//", "\\"):
         return PurePosixPath(*rest)
     return PurePosixPath(*parts)
 
 
-def place(path: Path, project: Path) -> PurePosixPath:
-    """The path of ``path`` inside the pack (relative to the target root)."""
-    norm = Path(os.path.normpath(path))
+def place_pure(path: PurePath, project: PurePath) -> PurePosixPath:
+    """:func:`place` for a path of either flavour (``PurePosixPath`` or ``PureWindowsPath``).
+
+    Pure arithmetic; ``path`` and ``project`` are absolute and of one flavour.
+    Windows paths compare case-insensitively with the project, as Windows does.
+    """
+    flavour = type(path)
+    norm = flavour(ntpath.normpath(str(path)) if flavour is PureWindowsPath else posixpath.normpath(str(path)))
     try:
-        rel = PurePosixPath(norm.relative_to(project).as_posix())
+        rel = PurePosixPath(norm.relative_to(flavour(project)).as_posix())
     except ValueError:
         rel = PurePosixPath(OUTSIDE_PROJECT) / strip_root(norm)
     check_relpath(rel, path)
     return rel
+
+
+def place(path: Path, project: Path) -> PurePosixPath:
+    """The path of ``path`` inside the pack (relative to the target root)."""
+    return place_pure(PurePath(path), PurePath(project))
 
 
 def check_relpath(rel: PurePosixPath, source: object = None) -> None:

@@ -146,9 +146,11 @@ class _Planner:
             for f in usage.files or [usage.abspath]:
                 self._exclude(f, "absolute path (--relative-only)")
             return None
-        if not usage.files:
+        if usage.problem:
             self.missing.setdefault(usage.abspath, MissingFile(usage.abspath)).usages.append(usage)
             return None
+        if not usage.files:
+            return None  # nothing baked yet, an empty cache directory: nothing to pack
         glob = self._glob(usage.abspath)
         if glob is not None:
             for f in usage.files:

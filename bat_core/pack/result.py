@@ -46,9 +46,13 @@ class Reference:
 class Missing:
     path: Path
     referenced_by: list[Reference] = field(default_factory=list)
+    #: Why it cannot be packed: ``missing``, ``not a regular file (a FIFO)``, ``foreign path (...)``...
+    reason: str = "missing"
+    #: The path as shown (as stored, for a path of another operating system).
+    shown: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "referenced_by": [
+        return {"path": self.shown or str(self.path), "reason": self.reason, "referenced_by": [
             {"blendfile": str(r.blendfile), "block": r.block, "stored_path": r.stored_path, "kind": r.kind}
             for r in self.referenced_by]}
 
@@ -67,6 +71,10 @@ class PackResult:
     #: Set when the pack stopped on an error (the message of the PackError raised).
     error: str = ""
     seconds: float = 0.0
+    #: What the target says about the pack (a Shaman checkout path...): ``Transfer.report()``.
+    target_info: dict[str, Any] = field(default_factory=dict)
+    #: Content-addressed targets: files read to compute checksums, their bytes, cache hits.
+    checksums: dict[str, int] = field(default_factory=dict)
 
     def count(self, action: str) -> int:
         return sum(1 for f in self.files if f.action == action)
@@ -109,6 +117,8 @@ class PackResult:
             "abort_reason": self.abort_reason,
             "error": self.error,
             "summary": self.summary(),
+            "target_info": self.target_info,
+            "checksums": self.checksums,
             "files": [f.to_dict() for f in self.files],
             "missing": [m.to_dict() for m in self.missing],
         }

@@ -1,6 +1,8 @@
 """Dependency tracing: which files does a blend file (and its libraries) use?"""
 
-from .tracer import BlendFileCache, TraceContext, Tracer, is_id_block, library_path, trace
+from .report import Problem, problems
+from .tracer import BlendFileCache, TraceContext, Tracer, is_id_block, library_path, library_path_field, trace
 from .usage import BlockUsage
 
-__all__ = ["BlendFileCache", "BlockUsage", "TraceContext", "Tracer", "is_id_block", "library_path", "trace"]
+__all__ = ["BlendFileCache", "BlockUsage", "Problem", "TraceContext", "Tracer", "is_id_block", "library_path",
+           "library_path_field", "problems", "trace"]

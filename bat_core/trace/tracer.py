@@ -23,6 +23,7 @@ from ..plugins import Handler, Registry, get_registry
 from ..progress import CallbackGroup, TraceCallback
 from ..realpaths import RealPaths
 from . import sequences
+from .files import MISSING, NOT_BLEND, FileProbe, describe_error, foreign_problem
 from .usage import BlockUsage
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,30 @@ def is_id_block(block: Block) -> bool:
     return len(block.code) == 2 and block.code not in NON_ID_CODES
 
 
+def library_path_field(li: Block) -> bytes | None:
+    """The DNA field of a Library block that holds the path as stored (``//lib.blend``).
+
+    Blender writes a file's DNA with the field names of the day it was frozen:
+    2.5-2.9x files keep the stored path in ``name`` and, in ``filepath``, the
+    absolute path on the machine that last saved the file, which means nothing
+    here.  Newer sources renamed the pair to ``filepath``/``filepath_abs`` but
+    still write ``name`` (a DNA alias), and keep the absolute path at run time
+    only.  So: ``name`` whenever the struct has it, else ``filepath`` (a DNA
+    that uses the new names says so with ``filepath_abs``).
+    """
+    st = li.dna_type
+    if st.has_field(b"filepath_abs") and st.has_field(b"filepath"):
+        return b"filepath"
+    for name in (b"name", b"filepath"):
+        if st.has_field(name):
+            return name
+    return None
+
+
 def library_path(li: Block) -> BlendPath:
-    """The stored path of a Library block (``filepath`` in old files, ``name`` in new)."""
-    for name in (b"filepath", b"name"):
-        if li.dna_type.has_field(name):
-            return BlendPath(li.get(name))
-    return BlendPath(b"")
+    """The stored path of a Library block (see :func:`library_path_field`)."""
+    field = library_path_field(li)
+    return BlendPath(li.get(field)) if field is not None else BlendPath(b"")
 
 
 class BlendFileCache:
@@ -107,6 +126,7 @@ class Tracer:
         self.cache = cache or BlendFileCache()
         self._aborted = False
         self._main_real = ""
+        self.probe = FileProbe()
 
     def abort(self) -> None:
         """Stop the trace at the next block."""
@@ -139,7 +159,8 @@ class Tracer:
                 if not usage.block_name:
                     usage.block_name = block.id_name
                 self._resolve(usage, ctx.blendfile)
-                if usage.kind == "library" and self.cache.realpath(usage.abspath) == self._main_real:
+                if (usage.kind == "library" and not usage.problem
+                        and self.cache.realpath(usage.abspath) == self._main_real):
                     # A library linking back into the main file: Blender ignores it too.
                     continue
                 yield usage
@@ -151,23 +172,58 @@ class Tracer:
 
     def _resolve(self, usage: BlockUsage, bf: BlendFile) -> BlockUsage:
         usage.blendfile = bf.path
-        path = usage.abspath = usage.asset_path.absolute(bf.path)
-        if usage.pattern is not None:
-            usage.files = sequences.expand_glob(path.parent, usage.pattern)
-        elif usage.is_directory:
-            usage.files = sequences.expand_directory(path)
-        elif usage.is_sequence:
-            if sequences.has_udim_token(path.name):
-                usage.files = sequences.expand_udim(path)
-            else:
-                usage.files = sequences.expand_frames(path)
-        else:
-            usage.files = [path] if path.is_file() else []
+        asset = usage.asset_path
+        if asset.is_foreign():
+            usage.abspath = Path(asset.decode_path())
+            usage.problem = foreign_problem(asset)
+            self.callback.missing_file(usage.abspath)
+            return usage
+        path = usage.abspath = asset.absolute(bf.path)
+        found = self._find(usage, path)
+        usage.files, usage.skipped, problem = found.files, found.skipped, found.problem
+        if not usage.files and not problem and not usage.is_directory and usage.pattern is None:
+            problem = found.skipped[0][1] if found.skipped else MISSING
+        if usage.optional and problem.startswith(MISSING):
+            problem = ""  # never baked: nothing to pack, and nothing Blender misses
+        if usage.kind == "library" and usage.files:
+            problem = self._check_library(path)
+            if problem:
+                usage.files = []
+        usage.problem = problem
         if usage.files:
             self.callback.trace_asset(path)
-        else:
+        elif problem:
             self.callback.missing_file(path)
         return usage
+
+    def _find(self, usage: BlockUsage, path: Path) -> sequences.Found:
+        probe = self.probe
+        if usage.pattern is not None:
+            if usage.is_directory:
+                problem = probe.directory(path)
+                if problem:
+                    return sequences.Found(problem=problem)
+            return sequences.expand_glob(path.parent, usage.pattern, probe)
+        if usage.is_directory:
+            return sequences.expand_directory(path, probe, usage.subdirs)
+        if usage.is_sequence:
+            if sequences.has_udim_token(path.name):
+                return sequences.expand_udim(path, probe)
+            return sequences.expand_frames(path, probe)
+        return sequences.single(path, probe)
+
+    def _check_library(self, path: Path) -> str:
+        """'' when the library is a blend file bat can read (it is opened now, once, for the
+        trace that follows); otherwise the problem, reported on the usage itself."""
+        if self.cache.realpath(path) == self._main_real:
+            return ""
+        try:
+            self.cache.open(path)
+        except BlendFileError as exc:
+            return exc.message if exc.message.startswith(NOT_BLEND) else f"broken blend file ({exc.message})"
+        except OSError as exc:
+            return describe_error(exc)
+        return ""
 
     # --- walking -----------------------------------------------------------------
 
@@ -197,6 +253,9 @@ class Tracer:
 
     def _walk(self, blendfile: Path) -> Generator[BlockUsage, None, None]:
         main = Path(os.path.abspath(blendfile))
+        problem = self.probe.file(main)
+        if problem:  # never open a FIFO, a device or /proc/...: it could block or leak
+            raise BlendFileError(main, problem)
         bf = self.cache.open(main)  # errors on the main file propagate to the caller
         self._main_real = self.cache.realpath(main)
         done_files: set[str] = {self._main_real}
@@ -226,13 +285,14 @@ class Tracer:
     def _trace_library(self, path: Path, names: set[bytes],
                        pending: deque[tuple[Path, set[bytes]]],
                        done_ids: dict[str, set[bytes]]) -> Iterator[BlockUsage]:
-        if not path.is_file():
-            log.debug("library %s does not exist; reported as missing", path)
+        problem = self.probe.file(path)
+        if problem:
+            log.debug("library %s: %s; reported on its usage", path, problem)
             return
         try:
             lib = self.cache.open(path)
-        except BlendFileError as exc:
-            log.warning("cannot trace library: %s", exc)
+        except (BlendFileError, OSError) as exc:
+            log.debug("cannot trace library %s: %s; reported on its usage", path, exc)
             return
         self.callback.trace_blendfile(path)
         index = _id_index(lib)
@@ -285,8 +345,10 @@ class Tracer:
             if li is None or li.code != b"LI":
                 continue
             libs.append(li)
-            path = library_path(li).absolute(bf.path)
-            pending.append((path, names))
+            stored = library_path(li)
+            if stored.is_foreign():
+                continue  # reported missing by its usage; never looked up here
+            pending.append((stored.absolute(bf.path), names))
         return libs
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..blendfile import StructView
 from ..blendfile.dna import FieldPath
 from ..bpathlib import BlendPath
+from .files import FOREIGN
 
 
 @dataclass(eq=False)
@@ -38,15 +39,42 @@ class BlockUsage:
     pattern: str | None = None
     #: Only the directory part of the path is stored in ``field`` (sequencer strips).
     dir_only: bool = False
+    #: Files Blender writes itself (disk point caches, Geometry Nodes bakes): no files
+    #: means nothing was baked, not a missing file.  Blender does not report them either.
+    optional: bool = False
+    #: For a directory: only these sub-directories hold what is read (Mantaflow's
+    #: ``config``, ``data``...); None walks the whole directory.
+    subdirs: tuple[str, ...] | None = None
 
     # Filled in by the tracer.
     blendfile: Path = dataclasses.field(default=Path())
+    #: The resolved path; for a foreign path (``C:\\x`` on Linux) the path as stored,
+    #: which names nothing on this machine (``problem`` says so).
     abspath: Path = dataclasses.field(default=Path())
     files: list[Path] = dataclasses.field(default_factory=list)
+    #: Why this reference cannot be satisfied ('' when it can): ``missing``,
+    #: ``missing (file name too long)``, ``unreadable (permission denied)``,
+    #: ``not a regular file (a FIFO)``, ``on a kernel file system``,
+    #: ``foreign path (...)``, ``not a blend file (...)``.  A non-empty problem is
+    #: what ``bat list`` and ``bat pack`` count as missing.
+    problem: str = ""
+    #: Entries of a directory or sequence that were left out, with the reason
+    #: (FIFOs, sockets, dangling symbolic links inside a cache directory).
+    skipped: list[tuple[Path, str]] = dataclasses.field(default_factory=list)
 
     @property
     def exists(self) -> bool:
         return bool(self.files)
+
+    @property
+    def missing(self) -> bool:
+        """True when Blender would not find what this reference names (see ``problem``)."""
+        return bool(self.problem)
+
+    @property
+    def shown_path(self) -> str:
+        """The path as shown in reports: resolved, or as stored when it is foreign."""
+        return self.asset_path.decode_path() if self.problem.startswith(FOREIGN) else str(self.abspath)
 
     def __repr__(self) -> str:
         name = self.block_name.decode("utf-8", "replace")

@@ -9,16 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from bat_core.blendfile import Block
-from bat_core.trace import BlockUsage, TraceContext, library_path
+from bat_core.trace import BlockUsage, TraceContext, library_path, library_path_field
 
-from .common import first_field, is_packed
+from .common import is_packed
 
 
 def read_library(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
     if is_packed(block):
         return
     path = library_path(block)
-    field = first_field(block, (b"filepath", b"name"))
+    field = library_path_field(block)
     if path and field:
         yield BlockUsage(block, field, path, "library")
 

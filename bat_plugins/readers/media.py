@@ -16,8 +16,6 @@ from .common import first_field, is_packed, path_field
 
 # MovieClip.source (DNA_movieclip_types.h).
 MCLIP_SRC_SEQUENCE, MCLIP_SRC_MOVIE = 1, 2
-# Text.flags (DNA_text_types.h): the text was never saved to (or loaded from) a file.
-TXT_ISMEM = 1 << 2
 # The name Blender gives its own font (BKE_vfont_is_builtin).
 BUILTIN_FONT = b"<builtin>"
 
@@ -57,10 +55,11 @@ def read_vfont(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
 def read_text(block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
     """Texts keep their path in a ``char *`` (``field`` names that pointer field).
 
-    Texts written only inside the blend file have no path or the ISMEM flag.
+    Texts that live only inside the blend file have no path.  The ``ISMEM`` flag
+    does not tell: a text written with ``Text.save`` keeps it, yet has a file
+    that Blender reports (and reports missing when it is gone), as it does for
+    every text with a path.
     """
-    if block.get(b"flags", 0) & TXT_ISMEM:
-        return
     field = first_field(block, (b"filepath", b"name"))
     if field is None or not block.dna_type.field(field).is_pointer:
         return

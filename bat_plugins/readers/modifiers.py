@@ -16,6 +16,9 @@ own modifier readers.  What Blender reads (``object_foreach_path`` in
   custom path the bake's own ``directory``; otherwise the modifier's bake
   directory plus a subdirectory named after the bake id.  Packed bakes are not
   files.  Both directories are ``char *`` strings: ``field`` names the pointer.
+  A bake that was never made is not missing (``optional``), as for point caches.
+* Cache directories are walked only where their program reads: Mantaflow's
+  sub-directories, a bake's ``meta``/``blobs``.
 * Cloth, dynamic paint canvas surfaces: point caches (see :mod:`.pointcache`).
 * Mesh Sequence Cache: nothing here; its CacheFile ID is a datablock of its own.
 """
@@ -41,6 +44,11 @@ NODES_MODIFIER_BAKE_CUSTOM_PATH = 1 << 1
 # NodesModifierBake.bake_target / NodesModifierData.bake_target
 NODES_MODIFIER_BAKE_TARGET_INHERIT = 0
 NODES_MODIFIER_BAKE_TARGET_PACKED = 1
+
+#: The sub-directories Mantaflow keeps in a domain's cache directory (``FLUID_DOMAIN_DIR_*``).
+MANTAFLOW_DIRS = ("config", "data", "noise", "mesh", "particles", "guiding", "script")
+#: The sub-directories of a Geometry Nodes bake (``bke::bake::BakePath``).
+BAKE_DIRS = ("meta", "blobs")
 
 #: What ``BKE_image_path_from_imtype`` makes of an ocean cache frame (``disp_0001.exr``).
 OCEAN_FILES = "*_[-0-9][0-9][0-9][0-9]*.exr"
@@ -89,7 +97,8 @@ def read_fluid(mod: StructView, ctx: TraceContext) -> Iterator[BlockUsage]:
         return
     stored = domain.get(b"cache_directory", b"")
     if stored:
-        yield BlockUsage(domain, b"cache_directory", BlendPath(stored), "fluid-cache", is_directory=True)
+        yield BlockUsage(domain, b"cache_directory", BlendPath(stored), "fluid-cache", is_directory=True,
+                         subdirs=MANTAFLOW_DIRS)
 
 
 def read_smoke(mod: StructView, ctx: TraceContext) -> Iterator[BlockUsage]:
@@ -157,7 +166,8 @@ def read_nodes(mod: StructView, ctx: TraceContext) -> Iterator[BlockUsage]:
     if not mod.has(b"bakes"):
         # 3.6/4.0: one simulation bake directory for the whole modifier.
         if mod_dir:
-            yield BlockUsage(mod, mod_field, BlendPath(mod_dir), "geonodes-bake", is_directory=True)
+            yield BlockUsage(mod, mod_field, BlendPath(mod_dir), "geonodes-bake", is_directory=True,
+                             optional=True)
         return
     mod_target = mod.get(b"bake_target", None)
     for bake in _bakes(mod):
@@ -169,10 +179,11 @@ def read_nodes(mod: StructView, ctx: TraceContext) -> Iterator[BlockUsage]:
         if bake.get(b"flag", 0) & NODES_MODIFIER_BAKE_CUSTOM_PATH:
             custom = c_string(bake, b"directory")
             if custom:
-                yield BlockUsage(bake, b"directory", BlendPath(custom), "geonodes-bake", is_directory=True)
+                yield BlockUsage(bake, b"directory", BlendPath(custom), "geonodes-bake", is_directory=True,
+                                 subdirs=BAKE_DIRS, optional=True)
         elif mod_dir:
             path = BlendPath(mod_dir)
-            yield BlockUsage(mod, mod_field, path, "geonodes-bake", is_directory=True,
+            yield BlockUsage(mod, mod_field, path, "geonodes-bake", is_directory=True, optional=True,
                              pattern=dir_glob(ctx, path, f"{bake.get(b'id')}/**/*"))
 
 

@@ -86,8 +86,11 @@ def point_cache_usage(cache: StructView, ctx: TraceContext, ext: str = PTCACHE_E
         # A negative index is assigned on first write; match whatever it became.
         suffix = f"_{_FRAME_GLOB}_{index:02d}{ext}" if index >= 0 else f"_{_FRAME_GLOB}_*{ext}"
         field = None
+    # A cache in blendcache_<file>/ that was never baked is not missing: Blender
+    # writes it itself and does not report it.  An external one is a directory
+    # the user chose, which Blender reports (and misses) like any path.
     yield BlockUsage(cache, field, path, "point-cache", is_sequence=True, is_directory=True,
-                     pattern=dir_glob(ctx, path, prefix + suffix))
+                     pattern=dir_glob(ctx, path, prefix + suffix), optional=field is None)
 
 
 def point_cache_usages(owner: StructView, ctx: TraceContext, list_field: bytes | tuple[bytes, int] = b"ptcaches",
