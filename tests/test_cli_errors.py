@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 import bat_core
 from bat_core import plugins
+from bat_core.blendfile import open_blend
 from bat_core.progress import PackCallback
 
 from .conftest import BLENDFILES
@@ -239,11 +241,17 @@ def test_verbose_pack_and_blocks(run_bat, tmp_path: Path) -> None:  # type: igno
 
 def test_quiet_hides_warnings_not_errors(run_bat, copy_scenario) -> None:  # type: ignore[no-untyped-def]
     root = copy_scenario("v50", "libraries")
-    (root / "libs" / "char.blend").write_text("not a blend file")
-    loud = run_bat("list", str(root / "shots" / "shot.blend"))
-    assert "bat: warning: " in loud.stderr
-    quiet = run_bat("-q", "list", str(root / "shots" / "shot.blend"))
-    assert "bat: warning: " not in quiet.stderr
+    shot = root / "shots" / "shot.blend"
+    broken = shot.with_name("broken.blend")
+    with open_blend(shot) as bf:  # a linked-ID placeholder whose library pointer leads nowhere
+        ph = next(b for b in bf.blocks if b.code == b"ID")
+        off, _field, _n = ph.dna_type.locate(b"lib")
+        struct.pack_into("<Q", bf.buf, ph.offset + off, 0xDEADBEEF)
+        bf.save(broken)
+    loud = run_bat("list", str(broken))
+    assert "bat: warning: " in loud.stderr and "0xdeadbeef" in loud.stderr
+    quiet = run_bat("-q", "list", str(broken))
+    assert "bat: warning: " not in quiet.stderr and quiet.stdout == loud.stdout
     assert _one_error_line(run_bat("-q", "list", str(root / "nope.blend")))
 
 
