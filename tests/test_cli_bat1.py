@@ -275,3 +275,13 @@ def test_noop_plan_same_lines_as_bat1(bat123: Path, tmp_path: Path) -> None:
     assert theirs.returncode == ours.returncode == 0, ours.stderr
     assert sorted(ours.stdout.splitlines()) == sorted(theirs.stdout.splitlines())
     assert "excluded: " in ours.stderr and not (tmp_path / "out").exists()
+
+
+def test_project_given_as_a_file_means_its_directory(run_bat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """BAT 1.x takes `-p some/file` as the file's directory (with a warning); so does bat."""
+    res = run_bat("pack", "--json", "-n", "-p", str(SHOT42.parent.parent / "set.blend"), str(SHOT42),
+                  str(tmp_path / "out"))
+    assert res.exit_code == 0, res.stderr
+    assert "is a file; using its directory" in res.stderr
+    report = json.loads(res.stdout)
+    assert report["output"] == str(tmp_path / "out" / "shots" / "shot.blend")

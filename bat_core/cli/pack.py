@@ -173,9 +173,10 @@ def expand_excludes(args: list[str], params: list[click.Parameter], positionals:
 @click.command("pack", cls=_PackCommand)
 @click.argument("blendfile", type=click.Path(path_type=Path))
 @click.argument("target")
-@click.option("-p", "--project", type=click.Path(path_type=Path, file_okay=False),
+@click.option("-p", "--project", type=click.Path(path_type=Path),
               help="Project root (default: the blend file's directory). Files inside it keep their "
-                   "project-relative path; the others go under _outside_project/.")
+                   "project-relative path; the others go under _outside_project/. A file stands for "
+                   "its directory (as in BAT 1.x).")
 @click.option("-n", "--noop", is_flag=True, help="Print what would be packed; write nothing.")
 @click.option("-e", "--exclude", "excludes", multiple=True, metavar="GLOB",
               help="Leave out files matching GLOB (matched from the end of the path, e.g. '*.abc'). "
@@ -207,6 +208,9 @@ def pack_cmd(ctx: click.Context, blendfile: Path, target: str, project: Path | N
     st = state(ctx)
     st.json = as_json
     check_blendfile(blendfile)
+    if project is not None and project.is_file():
+        log.warning("project path %s is a file; using its directory %s", project, project.parent)
+        project = project.parent
     globs = [g for arg in excludes for g in arg.split()]
     if globs:
         log.info("excluding %s", ", ".join(repr(g) for g in globs))
