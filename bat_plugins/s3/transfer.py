@@ -1,0 +1,371 @@
+"""Upload a pack into S3-compatible storage through the transfer engine.
+
+``start`` makes the client and the first listing request (which proves the
+endpoint, credentials and bucket, so a bad one stops the pack in one line
+before anything is hashed) and lists the rest of the prefix in the
+background while the engine hashes.  ``prepare`` settles what is already
+there from that listing and the manifest (:mod:`.manifest`), with a HEAD
+only for what they cannot settle.  ``send`` hands each file to boto3's
+transfer manager (one ``PutObject``, or a multipart upload in parallel parts
+above :data:`MULTIPART_THRESHOLD`), streaming from disk, the content's
+SHA-256 in the object's metadata.  ``finish(True)`` updates the manifest when
+anything changed; ``finish(False)`` waits for the requests in flight and
+aborts every multipart upload this pack started, so no parts are left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import CancelledError, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from s3transfer.manager import TransferConfig, TransferManager
+from s3transfer.subscribers import BaseSubscriber
+
+from bat_core.targets import Aborted, PackError, Transfer, TransferIO, TransferItem
+
+from . import manifest
+from .address import MAX_KEY_BYTES, S3Location
+from .connection import Connection, connect
+from .errors import client_error_code
+
+log = logging.getLogger(__name__)
+
+#: Files this big or bigger go up as multipart uploads, in parts of MULTIPART_CHUNK bytes.
+MULTIPART_THRESHOLD = 8 * 1024 * 1024
+MULTIPART_CHUNK = 8 * 1024 * 1024
+#: Requests the transfer manager runs at once (parts of big files and small files alike).
+REQUEST_CONCURRENCY = 10
+#: Attempts of the first request: an unreachable endpoint is reported without a long wait.
+START_ATTEMPTS = 2
+#: Metadata key of the content's SHA-256 (``x-amz-meta-sha256``).
+SHA256_KEY = "sha256"
+
+
+@dataclass(frozen=True)
+class Listed:
+    size: int
+    etag: str
+
+
+def _etag(value: Any) -> str:
+    return str(value or "").strip('"')
+
+
+class _Progress(BaseSubscriber):  # type: ignore[misc]
+    """Reports an item's bytes to the engine; sees the abort between chunks; tells when done.
+
+    s3transfer reports rewinds (a retried part) as negative progress: only
+    bytes beyond the most reached so far are passed on.
+    """
+
+    def __init__(self, io: TransferIO) -> None:
+        self.io = io
+        self.done = threading.Event()
+        self._sent = 0
+        self._reported = 0
+        self._lock = threading.Lock()
+
+    def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
+        self.io.check_abort()
+        with self._lock:
+            self._sent += bytes_transferred
+            more = self._sent - self._reported
+            if more > 0:
+                self._reported = self._sent
+        if more > 0:
+            self.io.progress(more)
+
+    def on_done(self, future: Any, **kwargs: Any) -> None:
+        self.done.set()
+
+
+class _Listing:
+    """The objects under the prefix and the manifest, fetched in a background thread."""
+
+    def __init__(self, connection: Connection, first_page: dict[str, Any]) -> None:
+        self.connection = connection
+        self.objects: dict[str, Listed] = {}
+        self.manifest: dict[str, manifest.Entry] = {}
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        self._add(first_page)
+        self._first = first_page
+        threading.Thread(target=self._run, name="bat-s3-listing", daemon=True).start()
+
+    def _add(self, page: dict[str, Any]) -> None:
+        for obj in page.get("Contents", ()):
+            self.objects[obj["Key"]] = Listed(int(obj["Size"]), _etag(obj.get("ETag")))
+
+    def _run(self) -> None:
+        conn = self.connection
+        loc = conn.location
+        try:
+            page = self._first
+            while page.get("IsTruncated") and page.get("NextContinuationToken"):
+                page = conn.client.list_objects_v2(Bucket=loc.bucket, Prefix=loc.prefix,
+                                                   ContinuationToken=page["NextContinuationToken"])
+                self._add(page)
+            if loc.key(manifest.NAME) in self.objects:
+                body = conn.client.get_object(Bucket=loc.bucket, Key=loc.key(manifest.NAME))["Body"]
+                with body:
+                    self.manifest = manifest.parse(body.read())
+        except (BotoCoreError, ClientError, Aborted) as exc:
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def wait(self, io: TransferIO) -> None:
+        while not self.done.wait(0.1):
+            io.check_abort()
+
+
+def list_all(connection: Connection, **kwargs: Any) -> dict[str, Listed]:
+    """Every object under the location's prefix (one request per 1000 keys)."""
+    loc = connection.location
+    out: dict[str, Listed] = {}
+    paginator = connection.client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=loc.bucket, Prefix=loc.prefix, **kwargs):
+        for obj in page.get("Contents", ()):
+            out[obj["Key"]] = Listed(int(obj["Size"]), _etag(obj.get("ETag")))
+    return out
+
+
+class S3Transfer(Transfer):
+    """Moves a pack's files into one bucket under one key prefix."""
+
+    workers = 8
+    needs_checksums = True
+
+    def __init__(self, location: S3Location) -> None:
+        self.location = location
+        self.connection: Connection | None = None
+        self._manager: TransferManager | None = None
+        self._listing: _Listing | None = None
+        self._lock = threading.Lock()
+        #: Relative keys -> manifest entries, for objects found to hold the item's content.
+        self._settled: dict[str, manifest.Entry] = {}
+        #: Relative keys -> (sha256, size) of the objects this pack uploaded.
+        self._uploaded: dict[str, tuple[str, int]] = {}
+        #: Multipart uploads this pack started (completed ones are no longer listed): upload id -> key.
+        self._open_uploads: dict[str, str] = {}
+        self._manifest_changed = False
+
+    # --- set-up ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        pool = REQUEST_CONCURRENCY + self.workers + 2
+        conn = self.connection = connect(self.location, pool)
+        loc = self.location
+        conn.client.meta.events.register("after-call.s3.CreateMultipartUpload", self._upload_started)
+        try:
+            with conn.retries.limit(START_ATTEMPTS):
+                first = conn.client.list_objects_v2(Bucket=loc.bucket, Prefix=loc.prefix)
+        except (BotoCoreError, ClientError) as exc:
+            raise conn.describer.permanent(exc, "list the bucket") from None
+        self._listing = _Listing(conn, first)
+        config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
+                                max_request_concurrency=REQUEST_CONCURRENCY)
+        self._manager = TransferManager(conn.client, config)
+
+    def _upload_started(self, parsed: Any = None, **kwargs: Any) -> None:
+        if isinstance(parsed, dict) and parsed.get("UploadId"):
+            with self._lock:
+                self._open_uploads[str(parsed["UploadId"])] = str(parsed.get("Key", ""))
+
+    def _conn(self) -> Connection:
+        if self.connection is None:
+            raise PackError(f"{self.location.shown}: the S3 transfer was not started")
+        return self.connection
+
+    def _key(self, item: TransferItem) -> tuple[str, str]:
+        rel = item.dest.as_posix()
+        key = self.location.key(rel)
+        try:
+            size = len(key.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise PackError(f"cannot store {item.source} in S3: its name is not valid UTF-8") from None
+        if size > MAX_KEY_BYTES:
+            raise PackError(f"cannot store {item.source} in S3: the key {key[:60]}... is longer than "
+                            f"{MAX_KEY_BYTES} bytes")
+        if rel == manifest.NAME:
+            raise PackError(f"cannot pack {item.source} as {rel}: that name is bat's manifest in S3")
+        return rel, key
+
+    # --- what is already there -----------------------------------------------------
+
+    def prepare(self, items: Sequence[TransferItem], io: TransferIO) -> Sequence[TransferItem]:
+        conn = self._conn()
+        conn.retries.abort_event = io.abort_event
+        keyed = [(item, *self._key(item)) for item in items]
+        if io.round > 1 or self._listing is None:
+            # What failed or was deferred last round: send again (uploading is always safe).
+            return sorted(items, key=lambda i: -i.size)
+        listing = self._listing
+        listing.wait(io)
+        if listing.error is not None:
+            if isinstance(listing.error, Aborted):
+                raise Aborted()
+            raise conn.describer.error(listing.error, "list the bucket") from None
+        send: list[TransferItem] = []
+        unsure: list[tuple[TransferItem, str, str]] = []
+        for item, rel, key in keyed:
+            have = listing.objects.get(key)
+            if have is None or have.size != item.size:
+                send.append(item)
+                continue
+            entry = listing.manifest.get(rel)
+            if entry is not None and (entry.size, entry.etag) == (have.size, have.etag):
+                if entry.sha256 == item.sha256:
+                    self._settled[rel] = entry
+                else:
+                    send.append(item)
+                continue
+            unsure.append((item, rel, key))
+        send += self._check_heads(unsure, io)
+        return sorted(send, key=lambda i: -i.size)
+
+    def _check_heads(self, unsure: list[tuple[TransferItem, str, str]], io: TransferIO) -> list[TransferItem]:
+        """HEAD each object the listing and manifest cannot settle; the items to send."""
+        if not unsure:
+            return []
+        conn = self._conn()
+        send: list[TransferItem] = []
+
+        def head(item: TransferItem, rel: str, key: str) -> None:
+            io.check_abort()
+            try:
+                info = conn.client.head_object(Bucket=self.location.bucket, Key=key)
+            except ClientError as exc:
+                code, status = client_error_code(exc)
+                if status == 404 or code in ("404", "NoSuchKey", "NotFound"):
+                    send.append(item)
+                    return
+                if status in (401, 403):
+                    raise conn.describer.permanent(exc, f"read {key}") from None
+                send.append(item)  # transient after retries: upload it, which is always safe
+                return
+            except BotoCoreError:
+                send.append(item)
+                return
+            sha = (info.get("Metadata") or {}).get(SHA256_KEY)
+            if sha == item.sha256 and int(info.get("ContentLength", -1)) == item.size:
+                with self._lock:
+                    self._settled[rel] = manifest.Entry(sha, item.size, _etag(info.get("ETag")))
+                    self._manifest_changed = True
+            else:
+                send.append(item)
+
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="bat-s3-head") as pool:
+            futures = [pool.submit(head, *u) for u in unsure]
+            try:
+                for future in futures:
+                    while True:
+                        try:
+                            future.result(timeout=0.1)
+                            break
+                        except TimeoutError:
+                            io.check_abort()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        return send
+
+    # --- uploads -------------------------------------------------------------------
+
+    def send(self, item: TransferItem, io: TransferIO) -> None:
+        conn = self._conn()
+        manager = self._manager
+        if manager is None:
+            raise PackError(f"{self.location.shown}: the S3 transfer was not started")
+        conn.retries.abort_event = io.abort_event
+        if not item.sha256:
+            raise PackError(f"{item.source}: no SHA-256 was computed for the S3 upload")
+        rel, key = self._key(item)
+        progress = _Progress(io)
+        future = manager.upload(str(item.read_from), self.location.bucket, key,
+                                extra_args={"Metadata": {SHA256_KEY: item.sha256}}, subscribers=[progress])
+        while not progress.done.wait(0.1):
+            if io.aborted:
+                future.cancel()
+                raise Aborted()
+        try:
+            future.result()
+        except (Aborted, CancelledError):
+            raise Aborted() from None
+        except (BotoCoreError, ClientError) as exc:
+            raise conn.describer.error(exc, f"upload {key}") from None
+        with self._lock:
+            self._uploaded[rel] = (item.sha256, item.size)
+            self._manifest_changed = True
+
+    # --- the end -------------------------------------------------------------------
+
+    def finish(self, completed: bool) -> None:
+        conn = self.connection
+        if conn is None:
+            return
+        # Clean-up requests must not be cut short by the pack's abort.
+        conn.retries.abort_event = threading.Event()
+        manager, self._manager = self._manager, None
+        if manager is not None:
+            manager.shutdown(cancel=not completed)
+        try:
+            if completed:
+                if self._manifest_changed:
+                    self._write_manifest(conn)
+            else:
+                self._abort_open_uploads(conn)
+        finally:
+            conn.client.close()
+
+    def _write_manifest(self, conn: Connection) -> None:
+        loc = self.location
+        try:
+            objects = list_all(conn)
+            entries: dict[str, manifest.Entry] = {}
+            old = self._listing.manifest if self._listing is not None else {}
+            for rel, entry in [*old.items(), *self._settled.items()]:
+                have = objects.get(loc.key(rel))
+                if have is not None and (have.size, have.etag) == (entry.size, entry.etag):
+                    entries[rel] = entry
+            for rel, (sha, size) in self._uploaded.items():
+                have = objects.get(loc.key(rel))
+                if have is not None and have.size == size:
+                    entries[rel] = manifest.Entry(sha, size, have.etag)
+            conn.client.put_object(Bucket=loc.bucket, Key=loc.key(manifest.NAME), Body=manifest.dump(entries),
+                                   ContentType="application/json")
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("%s; the next pack checks each object with a HEAD request instead",
+                        conn.describer.message(exc, f"write the manifest {loc.key(manifest.NAME)}"))
+
+    def _abort_open_uploads(self, conn: Connection) -> None:
+        """Abort the multipart uploads this pack started and did not complete (their parts go too)."""
+        loc = self.location
+        with self._lock:
+            mine = dict(self._open_uploads)
+        if not mine:
+            return
+        try:
+            paginator = conn.client.get_paginator("list_multipart_uploads")
+            pending = [(u["Key"], u["UploadId"]) for page in paginator.paginate(Bucket=loc.bucket, Prefix=loc.prefix)
+                       for u in page.get("Uploads", ()) if u.get("UploadId") in mine]
+            for key, upload_id in pending:
+                conn.client.abort_multipart_upload(Bucket=loc.bucket, Key=key, UploadId=upload_id)
+                with self._lock:
+                    self._open_uploads.pop(upload_id, None)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("%s", conn.describer.message(exc, "abort the unfinished multipart uploads"))
+
+    def report(self) -> dict[str, Any]:
+        conn = self.connection
+        out: dict[str, Any] = {"bucket": self.location.bucket, "prefix": self.location.prefix}
+        if conn is not None:
+            out["endpoint"] = conn.endpoint_url
+            out["requests"] = conn.total_requests
+        return out
