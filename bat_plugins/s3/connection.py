@@ -52,7 +52,7 @@ def _credentials_source(session: boto3.Session, method: str, profile: str | None
     """Where the credentials came from, for error messages (never the credentials)."""
     core = session._session  # the botocore session boto3 wraps
     if method == "env":
-        return "the environment (AWS_ACCESS_KEY_ID)"
+        return "AWS_ACCESS_KEY_ID in the environment"
     if method == "shared-credentials-file":
         path = core.get_config_variable("credentials_file")
         return f"the [{profile or 'default'}] profile of {path}"
