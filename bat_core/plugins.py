@@ -40,6 +40,28 @@ class Registry:
     expanders_by_code: dict[bytes, list[Handler]] = field(default_factory=dict)
     expanders_by_struct: dict[bytes, list[Handler]] = field(default_factory=dict)
     callbacks: list[TraceCallback] = field(default_factory=list)
+    #: URL scheme ("s3", "shaman+http") -> name of the target scheme that claims it.
+    url_schemes: dict[str, str] = field(default_factory=dict)
+    #: Scheme names and URL schemes claimed twice -> the owners that claim them (an error when used).
+    conflicts: dict[str, list[str]] = field(default_factory=dict)
+
+    def add_scheme(self, scheme: TargetScheme, owner: str) -> None:
+        """Record a target scheme; a name or URL scheme claimed twice becomes a conflict."""
+        if scheme.name in self.schemes:
+            first = self.scheme_owner[scheme.name]
+            self.conflicts.setdefault(f"target scheme {scheme.name!r}", [first]).append(owner)
+            log.warning("target scheme %r is registered by both %s and %s", scheme.name, first, owner)
+            return
+        self.schemes[scheme.name] = scheme
+        self.scheme_owner[scheme.name] = owner
+        for url in scheme.url_schemes:
+            url = url.lower()
+            if url in self.url_schemes:
+                first = self.scheme_owner[self.url_schemes[url]]
+                self.conflicts.setdefault(f"URL scheme '{url}:'", [first]).append(owner)
+                log.warning("URL scheme %r is claimed by both %s and %s", url, first, owner)
+                continue
+            self.url_schemes[url] = scheme.name
 
     @property
     def fallback_scheme(self) -> TargetScheme | None:
@@ -114,12 +136,7 @@ def build_registry(pm: pluggy.PluginManager, extra: Iterable[object] = ()) -> Re
             if hook is not None and pm.get_hookcallers(plugin):
 
                 def add_scheme(scheme: TargetScheme, owner: str = owner) -> None:
-                    if scheme.name in reg.schemes:
-                        log.warning("target scheme %r from %s ignored: already registered by %s",
-                                    scheme.name, owner, reg.scheme_owner[scheme.name])
-                        return
-                    reg.schemes[scheme.name] = scheme
-                    reg.scheme_owner[scheme.name] = owner
+                    reg.add_scheme(scheme, owner)
 
                 hook(register=add_scheme)
         pm.hook.register_block_readers(register=_Keyed(reg.readers_by_code, reg.readers_by_struct))

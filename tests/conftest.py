@@ -46,6 +46,13 @@ def fixture(version: str, relpath: str) -> Fixture:
     return Fixture(blend, scenario, json.loads(blend.with_name(blend.name + ".json").read_text()))
 
 
+@pytest.fixture(autouse=True)
+def _own_checksum_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with an empty checksum cache of its own, never the user's."""
+    monkeypatch.setenv("BAT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("BAT_NO_HASH_CACHE", raising=False)
+
+
 @pytest.fixture
 def copy_scenario(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Copy a fixture scenario into a temporary directory (for tests that write)."""

@@ -51,7 +51,7 @@ class MemoryPlugin:
     def register_target_schemes(self, register: Callable[[TargetScheme], None]) -> None:
         register(TargetScheme(
             name="memory", help="mem://name: kept in memory",
-            recognises=lambda t: t.startswith("mem://"),
+            url_schemes=("mem",),
             resolve=lambda t: Target(PurePosixPath("/memory", t.removeprefix("mem://")), self.transfer),
         ))
 

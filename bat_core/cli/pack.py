@@ -92,6 +92,8 @@ def _report(result: PackResult, as_json: bool, quiet: bool) -> None:
         click.echo(f"missing: {m.path} (used by {users})", err=True)
     if not quiet:
         click.echo(_summary(result), err=True)
+        for key, value in result.target_info.items():
+            click.echo(f"{key.replace('_', ' ')}: {value}", err=True)
 
 
 @click.command("pack")
@@ -110,6 +112,9 @@ def _report(result: PackResult, as_json: bool, quiet: bool) -> None:
                    "(the receiver sees them at the same place).")
 @click.option("--target-scheme", "scheme", metavar="NAME",
               help="Target plugin to use (see `bat plugins`); default: chosen from TARGET.")
+@click.option("--no-hash-cache", "no_hash_cache", is_flag=True,
+              help="Compute every checksum afresh instead of using the checksum cache "
+                   "(content-addressed targets: S3, Shaman). Also BAT_NO_HASH_CACHE=1.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON report on stdout: every file with its action, the missing files.")
 @click.option("--progress", type=click.Choice(["auto", "bar", "log", "none"]), default="auto",
@@ -117,7 +122,7 @@ def _report(result: PackResult, as_json: bool, quiet: bool) -> None:
 @click.pass_obj
 def pack_cmd(obj: Any, blendfile: Path, target: str, project: Path | None, noop: bool,
              excludes: tuple[str, ...], compress: bool, relative_only: bool, scheme: str | None,
-             as_json: bool, progress: str) -> None:
+             no_hash_cache: bool, as_json: bool, progress: str) -> None:
     """Pack BLENDFILE and everything it depends on into TARGET (a directory or a .zip file).
 
     Blend files whose paths change are rewritten in copies; source files are
@@ -130,7 +135,7 @@ def pack_cmd(obj: Any, blendfile: Path, target: str, project: Path | None, noop:
         progress = "none"
     packer = Packer(blendfile, target, project=project, noop=noop, exclude=globs, compress=compress,
                     relative_only=relative_only, target_scheme=scheme,
-                    strict_pointers=bool(obj and obj.strict_pointers))
+                    strict_pointers=bool(obj and obj.strict_pointers), checksum_cache=not no_hash_cache)
     with packer, _ctrl_c_aborts(packer), console_output(_console_mode(progress, as_json)):
         try:
             packer.plan()

@@ -6,12 +6,13 @@ a :class:`Target`: a root path and a :class:`Transfer` that moves files there.
 """
 
 from .console import ConsoleMode, console_mode, console_output
-from .errors import Aborted, PackError
+from .engine import TransferOutcome, transfer_files
+from .errors import Aborted, PackError, RetryableError
 from .packer import Packer, pack
 from .placement import OUTSIDE_PROJECT
 from .plan import Action, PackPlan, PlannedFile
 from .result import Missing, PackedFile, PackResult
-from .transfer import CHUNK_SIZE, Target, Transfer, TransferIO, TransferItem
+from .transfer import CHUNK_SIZE, SendOutcome, Target, Transfer, TransferIO, TransferItem
 
 __all__ = [
     "CHUNK_SIZE",
@@ -26,11 +27,15 @@ __all__ = [
     "PackedFile",
     "Packer",
     "PlannedFile",
+    "RetryableError",
+    "SendOutcome",
     "Target",
     "Transfer",
     "TransferIO",
     "TransferItem",
+    "TransferOutcome",
     "console_mode",
     "console_output",
     "pack",
+    "transfer_files",
 ]

@@ -23,12 +23,13 @@ from ..progress import CallbackGroup, PackCallback, ThreadSafeCallback, TraceCal
 from ..realpaths import RealPaths
 from ..trace import BlendFileCache, BlockUsage, Tracer
 from . import fields
+from .checksums import cache_disabled_by_env
+from .engine import TransferOutcome, run_transfers
 from .errors import Aborted, PackError
 from .plan import Action, PackPlan, PlannedFile, make_plan
 from .result import EXCLUDED, NOT_TRANSFERRED, Missing, PackedFile, PackResult, Reference
 from .schemes import resolve_target
 from .transfer import Target, TransferItem
-from .workers import run_transfers
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ class Packer:
                  project: os.PathLike[str] | str | None = None, noop: bool = False,
                  exclude: Sequence[str] = (), compress: bool = False, relative_only: bool = False,
                  target_scheme: str | None = None, callback: TraceCallback | None = None,
-                 plugins: Iterable[object] = (), strict_pointers: bool = False) -> None:
+                 plugins: Iterable[object] = (), strict_pointers: bool = False,
+                 checksum_cache: bool = True) -> None:
         self.blendfile = Path(os.path.abspath(blendfile))
         self.project = Path(os.path.abspath(project)) if project is not None else self.blendfile.parent
         self.target_arg = target
@@ -78,6 +80,8 @@ class Packer:
         self.relative_only = relative_only
         self.target_scheme = target_scheme
         self.plugins = list(plugins)
+        #: Use the persistent checksum cache (off with ``--no-hash-cache`` or ``BAT_NO_HASH_CACHE=1``).
+        self.checksum_cache = checksum_cache and not cache_disabled_by_env()
         self.registry = get_registry(self.plugins)
         user = [callback] if callback is not None else []
         self.callback = CallbackGroup([*user, *self.registry.callbacks])
@@ -229,10 +233,8 @@ class Packer:
             self._cache.close_all()
 
     def _execute(self, plan: PackPlan, target: Target, tmpdir: Path) -> PackResult:
-        actions: dict[int, str] = {}
         items: list[TransferItem] = []
-        rewritten: set[int] = set()
-        by_item: dict[int, PlannedFile] = {}
+        by_item: list[PlannedFile] = []
         try:
             for n, entry in enumerate(plan.files):
                 assert entry.dest is not None
@@ -241,12 +243,9 @@ class Packer:
                     self._check_abort()
                     read_from = self._rewrite(entry, tmpdir / f"{n}-{entry.source.name}")
                     size = read_from.stat().st_size
-                item = TransferItem(read_from, entry.dest, size, entry.source, entry.is_blendfile,
-                                    temporary=entry.action is Action.REWRITE)
-                if entry.action is Action.REWRITE:
-                    rewritten.add(id(item))
-                items.append(item)
-                by_item[id(item)] = entry
+                items.append(TransferItem(read_from, entry.dest, size, entry.source, entry.is_blendfile,
+                                          temporary=entry.action is Action.REWRITE))
+                by_item.append(entry)
         except Aborted:
             return self._aborted(self._result(plan, {}))
         # Everything rewritten is saved: free the blend files' memory before the transfers.
@@ -258,21 +257,33 @@ class Packer:
         except OSError as exc:
             raise PackError(f"cannot write to {target.root}: {exc.strerror or exc}") from None
         try:
-            outcome = run_transfers(target, items, rewritten, self._tscb, self._abort)
-            for item in items:
-                actions[id(by_item[id(item)])] = outcome.actions[id(item)]
-            self._finish(target, not (outcome.error or outcome.aborted))
+            outcome = run_transfers(target, items, self._tscb, self._abort, checksum_cache=self.checksum_cache)
         except BaseException:
             self._finish(target, False, quiet=True)
             raise
-        sizes = {id(by_item[id(i)]): i.size for i in items}
-        result = self._result(plan, actions, sizes)
+        try:
+            self._finish(target, outcome.settled)
+        except PackError as exc:
+            result = self._outcome_result(plan, by_item, outcome)
+            result.error = str(exc)
+            raise PackError(str(exc), result) from None
+        result = self._outcome_result(plan, by_item, outcome)  # after finish: where files ended up
         if outcome.error:
             result.error = outcome.error
             raise PackError(outcome.error, result)
         if outcome.aborted:
             return self._aborted(result)
         self._end_done(result, plan)
+        return result
+
+    def _outcome_result(self, plan: PackPlan, by_item: list[PlannedFile], outcome: TransferOutcome) -> PackResult:
+        actions = {id(entry): outcome.actions[n] for n, entry in enumerate(by_item)}
+        sizes = {id(entry): outcome.items[n].size for n, entry in enumerate(by_item)}
+        result = self._result(plan, actions, sizes)
+        assert self.target is not None
+        result.target_info = self.target.transfer.report()
+        result.checksums = {"hashed_files": outcome.hashed_files, "hashed_bytes": outcome.hashed_bytes,
+                            "cached": outcome.cached_checksums} if self.target.transfer.needs_checksums else {}
         return result
 
     def _finish(self, target: Target, completed: bool, quiet: bool = False) -> None:
@@ -355,7 +366,7 @@ def pack(blendfile: os.PathLike[str] | str, target: str | Target, *,
          project: os.PathLike[str] | str | None = None, noop: bool = False, exclude: Sequence[str] = (),
          compress: bool = False, relative_only: bool = False, target_scheme: str | None = None,
          callback: PackCallback | TraceCallback | None = None, plugins: Iterable[object] = (),
-         strict_pointers: bool = False) -> PackResult:
+         strict_pointers: bool = False, checksum_cache: bool = True) -> PackResult:
     """Pack ``blendfile`` and everything it depends on into ``target``.
 
     Returns a :class:`PackResult`; raises :class:`PackError` for bad input or
@@ -363,6 +374,6 @@ def pack(blendfile: os.PathLike[str] | str, target: str | Target, *,
     """
     with Packer(blendfile, target, project=project, noop=noop, exclude=exclude, compress=compress,
                 relative_only=relative_only, target_scheme=target_scheme, callback=callback,
-                plugins=plugins, strict_pointers=strict_pointers) as packer:
+                plugins=plugins, strict_pointers=strict_pointers, checksum_cache=checksum_cache) as packer:
         packer.plan()
         return packer.execute()

@@ -66,6 +66,10 @@ class PackResult:
     #: Set when the pack stopped on an error (the message of the PackError raised).
     error: str = ""
     seconds: float = 0.0
+    #: What the target says about the pack (a Shaman checkout path...): ``Transfer.report()``.
+    target_info: dict[str, Any] = field(default_factory=dict)
+    #: Content-addressed targets: files read to compute checksums, their bytes, cache hits.
+    checksums: dict[str, int] = field(default_factory=dict)
 
     def count(self, action: str) -> int:
         return sum(1 for f in self.files if f.action == action)
@@ -106,6 +110,8 @@ class PackResult:
             "abort_reason": self.abort_reason,
             "error": self.error,
             "summary": self.summary(),
+            "target_info": self.target_info,
+            "checksums": self.checksums,
             "files": [f.to_dict() for f in self.files],
             "missing": [m.to_dict() for m in self.missing],
         }

@@ -75,6 +75,15 @@ class BarDisplay(PackCallback):
         self.task = self.progress.add_task("packing", total=byte_count or None,
                                            files=f"0/{file_count} files", current="")
 
+    def checksum_progress(self, total_bytes: int, done_bytes: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, description="checksums", total=total_bytes or None,
+                                 completed=done_bytes)
+
+    def transfer_file_deferred(self, src: Path, dst: str, reason: str) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, current=f"{src.name}: later ({reason})")
+
     def _file(self, name: str) -> None:
         self.files_done += 1
         if self.task is not None:
@@ -92,7 +101,8 @@ class BarDisplay(PackCallback):
 
     def transfer_progress(self, total_bytes: int, transferred_bytes: int) -> None:
         if self.task is not None:
-            self.progress.update(self.task, total=total_bytes or None, completed=transferred_bytes)
+            self.progress.update(self.task, description="packing", total=total_bytes or None,
+                                 completed=transferred_bytes)
 
     def stop(self) -> None:
         if self.task is not None:
@@ -130,6 +140,16 @@ class LogDisplay(PackCallback):
     def transfer_file_skipped(self, src: Path, dst: str) -> None:
         self.files_done += 1
         self._line(f"[{self.files_done}/{self.files_total}] {dst} already there, skipped")
+
+    def transfer_file_deferred(self, src: Path, dst: str, reason: str) -> None:
+        self.files_done -= 1  # counted again when it is sent
+        self._line(f"{dst}: not sent this round ({reason}); trying again")
+
+    def checksum_progress(self, total_bytes: int, done_bytes: int) -> None:
+        now = time.monotonic()
+        if done_bytes >= total_bytes or now - self.last_bytes_line >= 10:
+            self.last_bytes_line = now
+            self._line(f"checksums: {human_bytes(done_bytes)} of {human_bytes(total_bytes)}")
 
     def transfer_progress(self, total_bytes: int, transferred_bytes: int) -> None:
         now = time.monotonic()
@@ -191,6 +211,14 @@ class ConsoleProgress(PackCallback):
     def transfer_file_skipped(self, src: Path, dst: str) -> None:
         if d := self._current():
             d.transfer_file_skipped(src, dst)
+
+    def transfer_file_deferred(self, src: Path, dst: str, reason: str) -> None:
+        if d := self._current():
+            d.transfer_file_deferred(src, dst, reason)
+
+    def checksum_progress(self, total_bytes: int, done_bytes: int) -> None:
+        if d := self._current():
+            d.checksum_progress(total_bytes, done_bytes)
 
     def transfer_progress(self, total_bytes: int, transferred_bytes: int) -> None:
         if d := self._current():
