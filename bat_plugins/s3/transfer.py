@@ -6,8 +6,9 @@ before anything is hashed) and lists the rest of the prefix in the
 background while the engine hashes.  ``prepare`` settles what is already
 there from that listing and the manifest (:mod:`.manifest`), with a HEAD
 only for what they cannot settle.  ``send`` hands each file to boto3's
-transfer manager (one ``PutObject``, or a multipart upload in parallel parts
-above :data:`MULTIPART_THRESHOLD`), streaming from disk, the content's
+transfer manager (a multipart upload in parallel parts from
+:data:`MULTIPART_THRESHOLD` on; smaller files in one ``PutObject`` from the
+worker thread), streaming from disk, the content's
 SHA-256 in the object's metadata.  ``finish(True)`` updates the manifest when
 anything changed; ``finish(False)`` waits for the requests in flight and
 aborts every multipart upload this pack started, so no parts are left behind.
@@ -25,6 +26,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.manager import TransferConfig, TransferManager
 from s3transfer.subscribers import BaseSubscriber
+from s3transfer.utils import ReadFileChunk
 
 from bat_core.targets import Aborted, PackError, Transfer, TransferIO, TransferItem
 
@@ -71,6 +73,9 @@ class _Progress(BaseSubscriber):  # type: ignore[misc]
         self._lock = threading.Lock()
 
     def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
+        self.add(bytes_transferred)
+
+    def add(self, bytes_transferred: int) -> None:
         self.io.check_abort()
         with self._lock:
             self._sent += bytes_transferred
@@ -280,16 +285,39 @@ class S3Transfer(Transfer):
 
     def send(self, item: TransferItem, io: TransferIO) -> None:
         conn = self._conn()
-        manager = self._manager
-        if manager is None:
-            raise PackError(f"{self.location.shown}: the S3 transfer was not started")
         conn.retries.abort_event = io.abort_event
         if not item.sha256:
             raise PackError(f"{item.source}: no SHA-256 was computed for the S3 upload")
         rel, key = self._key(item)
+        metadata = {SHA256_KEY: item.sha256}
+        try:
+            if item.size < MULTIPART_THRESHOLD:
+                self._put(conn, item, key, metadata, io)
+            else:
+                self._multipart(item, key, metadata, io)
+        except (BotoCoreError, ClientError) as exc:
+            raise conn.describer.error(exc, f"upload {key}") from None
+        with self._lock:
+            self._uploaded[rel] = (item.sha256, item.size)
+            self._manifest_changed = True
+
+    def _put(self, conn: Connection, item: TransferItem, key: str, metadata: dict[str, str],
+             io: TransferIO) -> None:
+        """One ``PutObject`` from this thread: for small files, s3transfer's hand-offs cost more than the request."""
         progress = _Progress(io)
-        future = manager.upload(str(item.read_from), self.location.bucket, key,
-                                extra_args={"Metadata": {SHA256_KEY: item.sha256}}, subscribers=[progress])
+        # Callbacks stay off while botocore reads the body to sign it (s3transfer's handlers on this client).
+        with ReadFileChunk.from_filename(str(item.read_from), 0, item.size, callbacks=[progress.add],
+                                         enable_callbacks=False) as body:
+            conn.client.put_object(Bucket=self.location.bucket, Key=key, Body=body, Metadata=metadata)
+
+    def _multipart(self, item: TransferItem, key: str, metadata: dict[str, str], io: TransferIO) -> None:
+        """Parts in parallel through s3transfer; on an abort, the upload is cancelled (and aborted by it)."""
+        manager = self._manager
+        if manager is None:
+            raise PackError(f"{self.location.shown}: the S3 transfer was not started")
+        progress = _Progress(io)
+        future = manager.upload(str(item.read_from), self.location.bucket, key, extra_args={"Metadata": metadata},
+                                subscribers=[progress])
         while not progress.done.wait(0.1):
             if io.aborted:
                 future.cancel()
@@ -298,11 +326,6 @@ class S3Transfer(Transfer):
             future.result()
         except (Aborted, CancelledError):
             raise Aborted() from None
-        except (BotoCoreError, ClientError) as exc:
-            raise conn.describer.error(exc, f"upload {key}") from None
-        with self._lock:
-            self._uploaded[rel] = (item.sha256, item.size)
-            self._manifest_changed = True
 
     # --- the end -------------------------------------------------------------------
 
@@ -363,9 +386,8 @@ class S3Transfer(Transfer):
             log.warning("%s", conn.describer.message(exc, "abort the unfinished multipart uploads"))
 
     def report(self) -> dict[str, Any]:
+        """The endpoint (resolved by boto3 for ``s3://``) and the S3 requests made, retries included."""
         conn = self.connection
-        out: dict[str, Any] = {"bucket": self.location.bucket, "prefix": self.location.prefix}
-        if conn is not None:
-            out["endpoint"] = conn.endpoint_url
-            out["requests"] = conn.total_requests
-        return out
+        if conn is None:
+            return {}
+        return {"endpoint": conn.endpoint_url, "requests": conn.total_requests}
