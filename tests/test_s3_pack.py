@@ -100,6 +100,7 @@ def cli(*args: str) -> tuple[int, str, str]:
 
 @contextlib.contextmanager
 def aws(base: Path) -> Iterator[AwsEnv]:
+    base.mkdir(parents=True)
     with pytest.MonkeyPatch.context() as mp:
         yield AwsEnv(mp, base)
 

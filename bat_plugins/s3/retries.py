@@ -13,6 +13,7 @@ being aborted.  botocore then retries immediately (a delay of 0).
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 from typing import Any
@@ -29,6 +30,11 @@ MAX_BACKOFF = 5.0
 
 def jitter() -> float:
     return random.random()
+
+
+@functools.cache
+def _conditions(max_attempts: int) -> StandardRetryConditions:
+    return StandardRetryConditions(max_attempts=max_attempts)
 
 
 class AbortAwareRetries:
@@ -53,10 +59,12 @@ class AbortAwareRetries:
         if self.abort_event.is_set():
             raise Aborted()
         http_response, parsed = response if response is not None else (None, None)
+        if caught_exception is None and http_response is not None and http_response.status_code < 300:
+            return None  # the common case, decided without building botocore's context
         context = RetryContext(attempt_number=attempts, operation_model=operation, parsed_response=parsed,
                                http_response=http_response, caught_exception=caught_exception,
                                request_context=(request_dict or {}).get("context", {}))
-        if not StandardRetryConditions(max_attempts=self.attempts()).is_retryable(context):
+        if not _conditions(self.attempts()).is_retryable(context):
             return None
         delay = jitter() * min(MAX_BACKOFF, 0.25 * 2 ** attempts)
         if self.abort_event.wait(delay):

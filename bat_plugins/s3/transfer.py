@@ -1,9 +1,9 @@
 """Upload a pack into S3-compatible storage through the transfer engine.
 
-``start`` makes the client and the first listing request (which proves the
+``start`` makes the client and one small listing request (which proves the
 endpoint, credentials and bucket, so a bad one stops the pack in one line
-before anything is hashed) and lists the rest of the prefix in the
-background while the engine hashes.  ``prepare`` settles what is already
+before anything is hashed), then lists the prefix in the background while
+the engine hashes.  ``prepare`` settles what is already
 there from that listing and the manifest (:mod:`.manifest`), with a HEAD
 only for what they cannot settle.  ``send`` hands each file to boto3's
 transfer manager (a multipart upload in parallel parts from
@@ -92,14 +92,12 @@ class _Progress(BaseSubscriber):  # type: ignore[misc]
 class _Listing:
     """The objects under the prefix and the manifest, fetched in a background thread."""
 
-    def __init__(self, connection: Connection, first_page: dict[str, Any]) -> None:
+    def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.objects: dict[str, Listed] = {}
         self.manifest: dict[str, manifest.Entry] = {}
         self.error: BaseException | None = None
         self.done = threading.Event()
-        self._add(first_page)
-        self._first = first_page
         threading.Thread(target=self._run, name="bat-s3-listing", daemon=True).start()
 
     def _add(self, page: dict[str, Any]) -> None:
@@ -110,11 +108,14 @@ class _Listing:
         conn = self.connection
         loc = conn.location
         try:
-            page = self._first
-            while page.get("IsTruncated") and page.get("NextContinuationToken"):
-                page = conn.client.list_objects_v2(Bucket=loc.bucket, Prefix=loc.prefix,
-                                                   ContinuationToken=page["NextContinuationToken"])
+            more: dict[str, str] = {}
+            while True:
+                page = conn.client.list_objects_v2(Bucket=loc.bucket, Prefix=loc.prefix, **more)
                 self._add(page)
+                token = page.get("NextContinuationToken")
+                if not page.get("IsTruncated") or not token:
+                    break
+                more = {"ContinuationToken": token}
             if loc.key(manifest.NAME) in self.objects:
                 body = conn.client.get_object(Bucket=loc.bucket, Key=loc.key(manifest.NAME))["Body"]
                 with body:
@@ -129,21 +130,10 @@ class _Listing:
             io.check_abort()
 
 
-def list_all(connection: Connection, **kwargs: Any) -> dict[str, Listed]:
-    """Every object under the location's prefix (one request per 1000 keys)."""
-    loc = connection.location
-    out: dict[str, Listed] = {}
-    paginator = connection.client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=loc.bucket, Prefix=loc.prefix, **kwargs):
-        for obj in page.get("Contents", ()):
-            out[obj["Key"]] = Listed(int(obj["Size"]), _etag(obj.get("ETag")))
-    return out
-
-
 class S3Transfer(Transfer):
     """Moves a pack's files into one bucket under one key prefix."""
 
-    workers = 8
+    workers = 16
     needs_checksums = True
 
     def __init__(self, location: S3Location) -> None:
@@ -154,8 +144,8 @@ class S3Transfer(Transfer):
         self._lock = threading.Lock()
         #: Relative keys -> manifest entries, for objects found to hold the item's content.
         self._settled: dict[str, manifest.Entry] = {}
-        #: Relative keys -> (sha256, size) of the objects this pack uploaded.
-        self._uploaded: dict[str, tuple[str, int]] = {}
+        #: Relative keys -> entries of the objects this pack uploaded ("" for the ETag of a multipart upload).
+        self._uploaded: dict[str, manifest.Entry] = {}
         #: Multipart uploads this pack started (completed ones are no longer listed): upload id -> key.
         self._open_uploads: dict[str, str] = {}
         self._manifest_changed = False
@@ -168,11 +158,13 @@ class S3Transfer(Transfer):
         loc = self.location
         conn.client.meta.events.register("after-call.s3.CreateMultipartUpload", self._upload_started)
         try:
+            # One key is enough to prove endpoint, credentials and bucket; the listing itself
+            # goes on in the background while the engine hashes.
             with conn.retries.limit(START_ATTEMPTS):
-                first = conn.client.list_objects_v2(Bucket=loc.bucket, Prefix=loc.prefix)
+                conn.client.list_objects_v2(Bucket=loc.bucket, Prefix=loc.prefix, MaxKeys=1)
         except (BotoCoreError, ClientError) as exc:
             raise conn.describer.permanent(exc, "list the bucket") from None
-        self._listing = _Listing(conn, first)
+        self._listing = _Listing(conn)
         config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
                                 max_request_concurrency=REQUEST_CONCURRENCY)
         self._manager = TransferManager(conn.client, config)
@@ -292,23 +284,25 @@ class S3Transfer(Transfer):
         metadata = {SHA256_KEY: item.sha256}
         try:
             if item.size < MULTIPART_THRESHOLD:
-                self._put(conn, item, key, metadata, io)
+                etag = self._put(conn, item, key, metadata, io)
             else:
                 self._multipart(item, key, metadata, io)
+                etag = ""  # s3transfer does not pass the answer on: finish() asks with a HEAD
         except (BotoCoreError, ClientError) as exc:
             raise conn.describer.error(exc, f"upload {key}") from None
         with self._lock:
-            self._uploaded[rel] = (item.sha256, item.size)
+            self._uploaded[rel] = manifest.Entry(item.sha256, item.size, etag)
             self._manifest_changed = True
 
     def _put(self, conn: Connection, item: TransferItem, key: str, metadata: dict[str, str],
-             io: TransferIO) -> None:
-        """One ``PutObject`` from this thread: for small files, s3transfer's hand-offs cost more than the request."""
+             io: TransferIO) -> str:
+        """One ``PutObject`` from this thread (s3transfer's hand-offs cost more than the request); the ETag."""
         progress = _Progress(io)
         # Callbacks stay off while botocore reads the body to sign it (s3transfer's handlers on this client).
         with ReadFileChunk.from_filename(str(item.read_from), 0, item.size, callbacks=[progress.add],
                                          enable_callbacks=False) as body:
-            conn.client.put_object(Bucket=self.location.bucket, Key=key, Body=body, Metadata=metadata)
+            answer = conn.client.put_object(Bucket=self.location.bucket, Key=key, Body=body, Metadata=metadata)
+        return _etag(answer.get("ETag"))
 
     def _multipart(self, item: TransferItem, key: str, metadata: dict[str, str], io: TransferIO) -> None:
         """Parts in parallel through s3transfer; on an abort, the upload is cancelled (and aborted by it)."""
@@ -348,19 +342,23 @@ class S3Transfer(Transfer):
             conn.client.close()
 
     def _write_manifest(self, conn: Connection) -> None:
+        """Entries for what this pack uploaded or checked, and the old ones the listing still matches."""
         loc = self.location
         try:
-            objects = list_all(conn)
             entries: dict[str, manifest.Entry] = {}
-            old = self._listing.manifest if self._listing is not None else {}
-            for rel, entry in [*old.items(), *self._settled.items()]:
-                have = objects.get(loc.key(rel))
-                if have is not None and (have.size, have.etag) == (entry.size, entry.etag):
-                    entries[rel] = entry
-            for rel, (sha, size) in self._uploaded.items():
-                have = objects.get(loc.key(rel))
-                if have is not None and have.size == size:
-                    entries[rel] = manifest.Entry(sha, size, have.etag)
+            if self._listing is not None:
+                for rel, entry in self._listing.manifest.items():
+                    have = self._listing.objects.get(loc.key(rel))
+                    if have is not None and (have.size, have.etag) == (entry.size, entry.etag):
+                        entries[rel] = entry
+            entries.update(self._settled)
+            for rel, entry in self._uploaded.items():
+                if not entry.etag:
+                    head = conn.client.head_object(Bucket=loc.bucket, Key=loc.key(rel))
+                    if int(head.get("ContentLength", -1)) != entry.size:
+                        continue
+                    entry = manifest.Entry(entry.sha256, entry.size, _etag(head.get("ETag")))
+                entries[rel] = entry
             conn.client.put_object(Bucket=loc.bucket, Key=loc.key(manifest.NAME), Body=manifest.dump(entries),
                                    ContentType="application/json")
         except (BotoCoreError, ClientError) as exc:
