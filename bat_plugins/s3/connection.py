@@ -94,9 +94,9 @@ def _credentials_source(session: boto3.Session, method: str, profile: str | None
     return method
 
 
-def _endpoint_has_profile(name: str) -> bool:
+def _has_profile(core: botocore.session.Session, name: str) -> bool:
     try:
-        return name in botocore.session.Session().available_profiles
+        return name in core.available_profiles
     except BotoCoreError:
         return False
 
@@ -132,11 +132,12 @@ def connect(location: S3Location, pool_size: int) -> Connection:
     quiet_sdk_logging()
     shown = location.endpoint_url or "the default S3 endpoint"
     describer = Describer(location.shown, shown)
+    core = _botocore_session()
     profile = None
-    if location.endpoint_profile and _endpoint_has_profile(location.endpoint_profile):
+    if location.endpoint_profile and _has_profile(core, location.endpoint_profile):
         profile = location.endpoint_profile
     try:
-        session = boto3.Session(profile_name=profile, botocore_session=_botocore_session())
+        session = boto3.Session(profile_name=profile, botocore_session=core)
         credentials = session.get_credentials()
     except BotoCoreError as exc:
         raise describer.permanent(exc, "read the credentials") from None
