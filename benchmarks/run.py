@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--blender-python", action="append", help="a Python with bpy (repeatable)")
     p.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the scenes even if present")
-    p.add_argument("--only", choices=["open", "trace", "pack"], help="run one benchmark only")
+    p.add_argument("--only", choices=["open", "trace", "pack", "s3"], help="run one benchmark only")
     p.add_argument("--bat-python", help="passed on to bench_trace.py")
     for key, default in bl.SCENE_DEFAULTS.items():
         p.add_argument(f"--{key}", type=int, default=default, help=f"scene scale (default {default})")
@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         extra = ["--bat-python", args.bat_python] if args.bat_python else []
         packed = run_bench("bench_pack.py", [f for f in files if f.name == "shot.blend"], args.runs, extra)
+    if args.only in (None, "s3"):  # bench_s3.py prints its own table (a local SeaweedFS: the test extra)
+        print()
+        run_bench("bench_s3.py", [f for f in files if f.name == "shot.blend"], args.runs, [])
     print()
     if opened or traced:
         print(summary(opened, traced))

