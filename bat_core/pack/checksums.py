@@ -34,6 +34,10 @@ NO_CACHE_ENV = "BAT_NO_HASH_CACHE"
 CACHE_DIR_ENV = "BAT_CACHE_DIR"
 #: Entries not used for this long are dropped.
 MAX_AGE_SECONDS = 60 * 24 * 3600
+#: An entry's last use is refreshed when it is older than this (not on every pack).
+_TOUCH_SECONDS = 24 * 3600
+#: Paths per query (SQLite's limit on parameters is 999 in old builds).
+_QUERY_CHUNK = 500
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS checksums (
@@ -92,20 +96,35 @@ class ChecksumCache:
             log.warning("checksum cache %s unavailable (%s); hashing every file", self.path, exc)
 
     def lookup(self, keys: Iterable[FileKey]) -> dict[FileKey, str]:
-        """The cached checksums of the keys that are still valid."""
+        """The cached checksums of the keys that are still valid.
+
+        One query per few hundred files; the entries' last use is refreshed
+        only when it is more than a day old, so an unchanged re-pack writes nothing.
+        """
         found: dict[FileKey, str] = {}
         if self._db is None:
             return found
+        wanted = {key.path: key for key in keys}
+        paths = list(wanted)
         now = int(time.time())
+        stale: list[tuple[int, bytes]] = []
         try:
-            with self._transaction():
-                for key in keys:
-                    row = self._db.execute(
-                        "SELECT size, mtime_ns, inode, sha256 FROM checksums WHERE path = ?", (key.path,)
-                    ).fetchone()
-                    if row is not None and tuple(row[:3]) == (key.size, key.mtime_ns, key.inode):
-                        found[key] = row[3]
-                        self._db.execute("UPDATE checksums SET used = ? WHERE path = ?", (now, key.path))
+            for start in range(0, len(paths), _QUERY_CHUNK):
+                chunk = paths[start : start + _QUERY_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT path, size, mtime_ns, inode, sha256, used FROM checksums WHERE path IN ({marks})",
+                    chunk,
+                ).fetchall()
+                for path, size, mtime_ns, inode, sha, used in rows:
+                    key = wanted[path]
+                    if (size, mtime_ns, inode) == (key.size, key.mtime_ns, key.inode):
+                        found[key] = sha
+                        if used < now - _TOUCH_SECONDS:
+                            stale.append((now, path))
+            if stale:
+                with self._transaction():
+                    self._db.executemany("UPDATE checksums SET used = ? WHERE path = ?", stale)
         except sqlite3.Error as exc:
             log.warning("checksum cache %s: %s", self.path, exc)
         return found

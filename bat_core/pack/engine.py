@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 
 from ..errors import Aborted, PackError, RetryableError
 from ..progress import PackCallback, ThreadSafeCallback
+from ..realpaths import RealPaths
 from ..targets import SendOutcome, Target, TransferIO, TransferItem
 from .checksums import ChecksumCache, FileKey, sha256_of
 from .result import COPIED, NOT_TRANSFERRED, REWRITTEN, SKIPPED
@@ -232,11 +233,12 @@ class _Engine:
         items = self.items
         cache = ChecksumCache() if self.use_cache else None
         keys: dict[int, FileKey] = {}
+        real = RealPaths()
         for i, item in enumerate(items):
             if item.temporary:
                 continue  # a rewritten copy: new every pack
             try:
-                keys[i] = FileKey.of(os.path.realpath(item.read_from), os.stat(item.read_from))
+                keys[i] = FileKey.of(real(item.read_from), os.stat(item.read_from))
             except (OSError, ValueError):
                 continue  # hashing it reports the problem
         found = cache.lookup(keys.values()) if cache is not None else {}
@@ -288,8 +290,8 @@ class _Engine:
             self.outcome.hashed_bytes += st.st_size
             if not item.temporary:
                 key = keys.get(i)
-                real = key.path if key is not None else os.fsencode(os.path.realpath(item.read_from))
-                fresh[FileKey(real, st.st_size, st.st_mtime_ns, st.st_ino)] = sha
+                path = key.path if key is not None else os.fsencode(real(item.read_from))
+                fresh[FileKey(path, st.st_size, st.st_mtime_ns, st.st_ino)] = sha
 
         try:
             if todo:
