@@ -31,6 +31,7 @@ object when they complete.
 from __future__ import annotations
 
 import mimetypes
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -96,8 +97,9 @@ class GcsTransfer(Transfer):
         self.sessions = Sessions()
         #: Object name -> the CRC32C GCS has for it, for same-sized objects without ``bat-sha256``.
         self.compare_crc: dict[str, str] = {}
-        #: Counts for the report.
+        #: Resumable sessions opened (for the report), counted by worker threads.
         self.resumable_uploads = 0
+        self._count_lock = threading.Lock()
 
     # --- main thread -----------------------------------------------------------------
 
@@ -114,8 +116,8 @@ class GcsTransfer(Transfer):
             if getattr(exc, "code", None) == 404:
                 raise PackError(f"{url}: no such bucket {self.address.bucket!r}") from None
             error = classify(exc, url)
-            if error is None:
-                raise
+            if error is None:  # not a failure the Google libraries document: still one line
+                raise PackError(f"{url}: {type(exc).__name__}: {exc}") from None
             raise permanent(error, "cannot reach Google Cloud Storage: ") from None
         self.http = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, self.workers))
@@ -130,8 +132,7 @@ class GcsTransfer(Transfer):
             self.http.close()
 
     def report(self) -> dict[str, Any]:
-        return {"bucket": self.address.bucket, "prefix": self.address.prefix,
-                "resumable_uploads": self.resumable_uploads}
+        return {"resumable_uploads": self.resumable_uploads}
 
     # --- the listing (a background thread) -------------------------------------------
 
@@ -240,7 +241,8 @@ class GcsTransfer(Transfer):
             if error is None:
                 raise
             raise error from None
-        self.resumable_uploads += 1
+        with self._count_lock:
+            self.resumable_uploads += 1
         return url
 
     def _send_resumable(self, item: TransferItem, io: TransferIO) -> SendOutcome:
