@@ -310,3 +310,21 @@ def test_retryable_errors_name_the_object() -> None:
 
     assert isinstance(status_error(503, "backend", "gs://b/x"), RetryableError)
     assert isinstance(status_error(404, "", "gs://b/x"), PackError)
+
+
+def test_a_pack_at_the_top_of_a_bucket(emulator: Emulator, tmp_path: Path) -> None:
+    """``gs://bucket`` alone: objects named by their pack-relative path; resolved by the plugin itself."""
+    from bat_gcs.plugin import resolve
+
+    emulator.create_bucket("bat-top")
+    resolved = resolve("gs://bat-top/")
+    assert resolved.root == "gs://bat-top"
+    items = [make_file(tmp_path / "top.txt", 12), make_file(tmp_path / "sub" / "deep.txt", 3)]
+    items[1] = TransferItem(read_from=items[1].read_from, dest=PurePosixPath("sub/deep.txt"), size=3,
+                            source=items[1].source)
+    transfer_files(resolved, items)
+    names = sorted(b.name for b in emulator.client().list_blobs("bat-top"))
+    assert names == ["sub/deep.txt", "top.txt"]
+    assert resolved.display(PurePosixPath("sub/deep.txt")) == "gs://bat-top/sub/deep.txt"
+    again = transfer_files(resolve("gs://bat-top"), items)
+    assert sorted(again.actions.values()) == ["skipped", "skipped"]
