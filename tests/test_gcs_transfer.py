@@ -273,14 +273,19 @@ def test_throttled_uploads_are_retried(bucket: str, emulator: Emulator, fault_pr
         assert stored(emulator, f"throttled/{item.dest}") == item.read_from.read_bytes()
 
 
-def test_access_denied_stops_the_pack_with_one_line(bucket: str, emulator: Emulator,
-                                                    fault_proxy: FaultProxy, tmp_path: Path) -> None:
-    fault_proxy.faults.append(lambda s: 403 if s.method == "POST" else None)
+@pytest.mark.parametrize(("status", "says"), [
+    (403, "access denied (HTTP 403): injected by the test proxy"),
+    # The emulator's client has anonymous credentials: a 401 makes it try to refresh them.
+    (401, "the server asked for credentials (Anonymous credentials cannot be refreshed.); run 'gcloud auth"),
+])
+def test_a_refusal_stops_the_pack_with_one_line(bucket: str, emulator: Emulator, fault_proxy: FaultProxy,
+                                                tmp_path: Path, status: int, says: str) -> None:
+    fault_proxy.faults.append(lambda s: status if s.method == "POST" else None)
     item = make_file(tmp_path / "denied.bin", 500)
     with pytest.raises(PackError) as err:
         transfer_files(target("denied"), [item])
     message = str(err.value)
-    assert message.startswith("gs://bat-transfer/denied/denied.bin: access denied (HTTP 403)")
+    assert message.startswith(f"gs://bat-transfer/denied/denied.bin: {says}"), message
     assert "\n" not in message
     assert stored(emulator, "denied/denied.bin") is None
 
@@ -305,11 +310,17 @@ def test_empty_files_and_repacks(bucket: str, emulator: Emulator, tmp_path: Path
     assert sorted(again.actions.values()) == ["skipped", "skipped"]
 
 
-def test_retryable_errors_name_the_object() -> None:
-    from bat_gcs.errors import status_error
+def test_errors_the_emulator_cannot_answer_with_are_classified(bat_gcs_code: None) -> None:
+    """With real credentials, a 401 that survives the client's refresh reaches bat-gcs as Unauthorized."""
+    from bat_gcs.errors import classify
+    from google.api_core import exceptions as api
 
-    assert isinstance(status_error(503, "backend", "gs://b/x"), RetryableError)
-    assert isinstance(status_error(404, "", "gs://b/x"), PackError)
+    refused = classify(api.Unauthorized("Invalid Credentials"), "gs://b/x")
+    assert isinstance(refused, PackError)
+    assert str(refused).startswith("gs://b/x: the credentials were refused (HTTP 401); run 'gcloud auth")
+    assert isinstance(classify(api.ServiceUnavailable("backend"), "gs://b/x"), RetryableError)
+    assert isinstance(classify(TimeoutError("slow"), "gs://b/x"), RetryableError)
+    assert classify(KeyError("not a Google error"), "gs://b/x") is None
 
 
 def test_a_pack_at_the_top_of_a_bucket(emulator: Emulator, tmp_path: Path) -> None:

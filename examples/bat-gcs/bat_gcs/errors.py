@@ -62,10 +62,24 @@ def status_error(status: int, message: str, where: str) -> PackError | Retryable
     return PackError(f"{where}: HTTP {status}" + (f": {detail}" if detail else ""))
 
 
+def _api_message(exc: api_exceptions.GoogleAPICallError) -> str:
+    """GCS's own words (``error.message`` of the JSON body), not the request line the library adds."""
+    response = getattr(exc, "response", None)
+    if response is not None:
+        try:
+            body = response.json()
+        except (ValueError, AttributeError):
+            body = None
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+    return exc.message or ""
+
+
 def classify(exc: BaseException, where: str) -> PackError | RetryableError | None:
     """The bat error for an exception of the Google client libraries or requests; None: not ours."""
     if isinstance(exc, api_exceptions.GoogleAPICallError) and exc.code is not None:
-        return status_error(int(exc.code), exc.message or "", where)
+        return status_error(int(exc.code), _api_message(exc), where)
     if isinstance(exc, media_exceptions.DataCorruption):
         return RetryableError(f"{where}: the upload arrived corrupted ({_first_line(str(exc))})")
     if isinstance(exc, media_exceptions.InvalidResponse):
@@ -73,6 +87,10 @@ def classify(exc: BaseException, where: str) -> PackError | RetryableError | Non
         status = getattr(response, "status_code", None)
         if isinstance(status, int):
             return status_error(status, getattr(response, "text", "") or "", where)
+    if isinstance(exc, auth_exceptions.InvalidOperation):
+        # A 401 made the client refresh credentials it cannot refresh (anonymous ones).
+        return PackError(f"{where}: the server asked for credentials ({_first_line(str(exc))}); "
+                         f"{CREDENTIALS_HINT}")
     if isinstance(exc, auth_exceptions.DefaultCredentialsError):
         return PackError(f"{where}: no Google Cloud credentials found; {CREDENTIALS_HINT}")
     if isinstance(exc, auth_exceptions.RefreshError):
