@@ -32,16 +32,22 @@ hookimpl = pluggy.HookimplMarker("bat")
 def register_target_schemes(register: Callable[[TargetScheme], None]) -> None:
     """Register the pack targets this plugin serves.
 
-    Call ``register(TargetScheme(name=..., help=..., recognises=..., resolve=...))``
-    once per scheme.  ``recognises(target: str) -> bool`` tells whether a target
-    string given on the command line belongs to the scheme (``s3://...``,
-    ``*.zip``); ``resolve(target: str) -> Target`` turns the string into the root
-    path inside the target and the object that transfers files there.  Target
-    strings stay strings until a scheme resolves them, so they may be URLs.
+    Call ``register(TargetScheme(name=..., help=..., resolve=..., url_schemes=...))``
+    once per scheme (:class:`bat_core.targets.TargetScheme`).  A target string
+    that starts with one of the scheme's ``url_schemes`` (``gs://bucket/job``)
+    goes to it by that prefix alone; ``recognises(target: str) -> bool`` claims
+    strings without a URL scheme (``*.zip``), asked by ``priority``; the scheme
+    registered with ``fallback=True`` (the directory target) takes the rest.
+    ``resolve(target: str) -> Target`` turns the string into a
+    :class:`bat_core.targets.Target`: where the pack lands and the
+    :class:`bat_core.targets.Transfer` that puts files there.  Target strings
+    stay strings until a scheme resolves them, so they may be URLs.
 
-    ``bat pack --target-scheme NAME`` picks a scheme by name; without it the
-    schemes are asked in registration order and the one registered with
-    ``fallback=True`` (the directory target) takes what no other claims.
+    Called with the other registering hooks when bat builds its plugin
+    registry: once per process (the first command, trace or pack), again
+    after a plugin is registered or unregistered from code, and for a call
+    given ``plugins=[...]``.  ``bat pack --target-scheme NAME`` picks a scheme
+    by name.
     """
 
 

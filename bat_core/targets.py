@@ -8,7 +8,7 @@ engine drives the transfer through rounds of :meth:`Transfer.prepare` (what
 must be sent?) and :meth:`Transfer.send` (in worker threads), so a target
 supplies only what differs between storage systems.
 
-Everything here is importable without loading the packer::
+Everything here is importable without loading the packer:
 
     from bat_core.targets import Target, TargetScheme, Transfer, TransferItem, SendOutcome
 """
