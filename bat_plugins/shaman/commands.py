@@ -42,9 +42,9 @@ def shaman() -> None:
 
 
 @shaman.command()
-@click.option("--storage", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--storage", required=True, type=click.Path(path_type=Path),
               help="The file store (created if missing): stored/ and uploading/ go here.")
-@click.option("--checkouts", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--checkouts", required=True, type=click.Path(path_type=Path),
               help="Where checkouts are created; workers must see this directory.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),

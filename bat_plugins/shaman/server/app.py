@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .bodies import decode_all, encoding_supported, is_gzip
 from .store import FileStore
 from .uploads import Uploads
 
@@ -109,23 +110,26 @@ async def finish_unread(request: web.Request, response: web.StreamResponse, *, a
 
 
 async def read_definition(request: web.Request) -> bytes | None:
-    """The whole (small) body of a file-list request; None when it is too big."""
+    """The whole (small) body of a file-list request, decoded; None when it is too big.
+
+    Raises :class:`BadBody` for broken gzip.
+    """
     if request.content_length is not None and request.content_length > MAX_DEFINITION_BYTES:
         return None
     data = bytearray()
     while True:
         chunk = await request.content.readany()
         if not chunk:
-            return bytes(data)
+            break
         data += chunk
         if len(data) > MAX_DEFINITION_BYTES:
             return None
+    return decode_all(bytes(data), is_gzip(request.headers.get("Content-Encoding")), MAX_DEFINITION_BYTES)
 
 
 def encoding_problem(request: web.Request) -> str | None:
-    """gzip and identity bodies are accepted (aiohttp decodes gzip), anything else is refused."""
-    value = request.headers.get("Content-Encoding", "identity").strip().lower()
-    return None if value in ("", "identity", "gzip") else "Content-Encoding not supported"
+    """gzip and identity bodies are accepted, anything else is refused."""
+    return None if encoding_supported(request.headers.get("Content-Encoding")) else "Content-Encoding not supported"
 
 
 async def _clean_periodically(state: ServerState) -> None:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from .app import ServerState, encoding_problem, finish_unread, read_definition, spawn, state_of
 from .auth import TokenError, make_token, token_from, verify_token
+from .bodies import is_gzip
 from .checkouts import V2_ID, CheckoutError, CheckoutExists, MissingFiles, UnsafeLocation, create_checkout, v2_location
 from .definitions import DefinitionError, FileSpec, parse_cdf
 from .store import MAX_SIZE, SHA_RE, Pair
@@ -163,7 +164,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
         return await finish_unread(request, error(400, problem))
     state = state_of(request)
     name = request.headers.get("X-Shaman-Original-Filename", "-not specified-")
-    encoded = request.headers.get("Content-Encoding", "identity").strip().lower() == "gzip"
+    encoded = is_gzip(request.headers.get("Content-Encoding"))
     result = await state.uploads.receive(
         pair, request.content, can_defer=request.headers.get("X-Shaman-Can-Defer-Upload") == "true",
         content_length=request.content_length, encoded=encoded, name=name)
@@ -174,6 +175,8 @@ async def upload(request: web.Request) -> web.StreamResponse:
         resp = text(208, "File already stored", headers={"Location": request.raw_path})
     elif out is Outcome.DEFER:
         resp = text(208, "File being uploaded, please defer")
+    elif out is Outcome.SIZE_MISMATCH and result.detail.startswith("Content-Length"):
+        resp = error(417, f"{result.detail} but you promised {pair.size}")
     elif out is Outcome.SIZE_MISMATCH:
         resp = error(417, f"Received {result.received}{'+' if result.overflow else ''} bytes "
                           f"but you promised {pair.size}")

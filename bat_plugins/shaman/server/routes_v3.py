@@ -24,6 +24,7 @@ from aiohttp import web
 
 from .app import ServerState, encoding_problem, finish_unread, read_definition, spawn, state_of
 from .auth import bearer, same_secret
+from .bodies import is_gzip
 from .checkouts import CheckoutError, CheckoutExists, MissingFiles, UnsafeLocation, create_checkout, v3_location_problem
 from .definitions import FileSpec, parse_json_files
 from .store import MAX_SIZE, SHA_RE, Pair
@@ -206,7 +207,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
     except (ValueError, LookupError, UnicodeDecodeError):
         return await finish_unread(request, err(400, f"invalid X-Shaman-Original-Filename header: {raw_name!r}"))
     state = state_of(request)
-    encoded = request.headers.get("Content-Encoding", "identity").strip().lower() == "gzip"
+    encoded = is_gzip(request.headers.get("Content-Encoding"))
     result = await state.uploads.receive(pair, request.content, can_defer=can_defer,
                                          content_length=request.content_length, encoded=encoded, name=name)
     out = result.outcome
@@ -218,7 +219,9 @@ async def upload(request: web.Request) -> web.StreamResponse:
     elif out is Outcome.DEFER:
         resp = web.Response(status=425)
     elif out is Outcome.SIZE_MISMATCH:
-        got = f"more than {pair.size}" if result.overflow else str(result.received)
+        got = (f"more than {pair.size}" if result.overflow else
+               f"{result.received} (Content-Length)" if result.detail.startswith("Content-Length") else
+               str(result.received))
         resp = err(417, f"file size mismatched, declared {pair.size} but received {got} bytes")
     elif out is Outcome.CHECKSUM_MISMATCH:
         resp = err(417, f"file SHA256 mismatched, declared {pair.sha} but received {result.digest}")

@@ -23,8 +23,9 @@ async def serve(config: ServerConfig, host: str, port: int, ready: Callable[[lis
     app = make_app(config)
     # lingering_time=0: a request whose body was deliberately left unread (an
     # early 208) closes its connection instead of being read to the end.
+    # auto_decompress=False: gzip bodies are decoded by .bodies, other encodings refused.
     runner = web.AppRunner(app, access_log=logging.getLogger("bat.shaman.access"), lingering_time=0,
-                           shutdown_timeout=5.0)
+                           auto_decompress=False, shutdown_timeout=5.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

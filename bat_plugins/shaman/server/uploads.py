@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from aiohttp import StreamReader
 
+from .bodies import BadBody, GzipInflater
 from .store import FileStore, Pair, StoreError, TempUpload
 
 log = logging.getLogger("bat.shaman")
@@ -93,13 +94,12 @@ class Uploads:
             return UploadResult(Outcome.ALREADY_STORED)
         if can_defer and (pair in self._receivers or await self.run(self.store.is_uploading, pair)):
             return UploadResult(Outcome.DEFER)
-        if content_length is not None and not encoded and content_length != pair.size:
-            return UploadResult(Outcome.SIZE_MISMATCH, received=content_length,
-                                detail=f"Content-Length is {content_length}")
         problem = await self.run(self._space_problem, pair.size)
         if problem:
             log.warning("refused %s (%s): %s", pair, name, problem)
             return UploadResult(Outcome.NO_SPACE, detail=problem)
+        if content_length is not None and not encoded and content_length != pair.size:
+            return UploadResult(Outcome.SIZE_MISMATCH, detail=f"Content-Length {content_length}")
         try:
             temp = await self.run(self.store.open_temp, pair)
         except (OSError, StoreError) as exc:
@@ -109,7 +109,7 @@ class Uploads:
         peers = self._receivers.setdefault(pair, set())
         peers.add(content)
         try:
-            result = await self._stream(pair, temp, content)
+            result = await self._stream(pair, temp, content, GzipInflater() if encoded else None)
             if result.outcome is Outcome.STORED:
                 log.info("stored %s (%s)", pair, name)
             elif result.outcome not in (Outcome.ALREADY_STORED, Outcome.CLIENT_GONE):
@@ -126,7 +126,8 @@ class Uploads:
             # Synchronous: this must happen even when the handler is being cancelled.
             self.store.discard(temp)
 
-    async def _stream(self, pair: Pair, temp: TempUpload, content: StreamReader) -> UploadResult:
+    async def _stream(self, pair: Pair, temp: TempUpload, content: StreamReader,
+                      inflater: GzipInflater | None) -> UploadResult:
         received = 0
         buf = bytearray()
         next_poll = time.monotonic() + self.poll_s
@@ -155,16 +156,25 @@ class Uploads:
                 return UploadResult(Outcome.BAD_BODY, received, detail=str(exc) or type(exc).__name__)
             if not chunk:
                 break
-            received += len(chunk)
-            if received > pair.size:
-                return UploadResult(Outcome.SIZE_MISMATCH, received, detail=OVERFLOW)
-            buf += chunk
-            if len(buf) >= WRITE_BATCH and (failed := await flush()):
-                return failed
+            try:
+                for piece in inflater.feed(chunk) if inflater else (chunk,):
+                    received += len(piece)
+                    if received > pair.size:
+                        return UploadResult(Outcome.SIZE_MISMATCH, received, detail=OVERFLOW)
+                    buf += piece
+                    if len(buf) >= WRITE_BATCH and (failed := await flush()):
+                        return failed
+            except BadBody as exc:
+                return UploadResult(Outcome.BAD_BODY, received, detail=str(exc))
             if time.monotonic() >= next_poll:
                 next_poll = time.monotonic() + self.poll_s
                 if await self.run(self.store.is_stored, pair):
                     return UploadResult(Outcome.ALREADY_STORED, received)
+        if inflater is not None:
+            try:
+                inflater.finish()
+            except BadBody as exc:
+                return UploadResult(Outcome.BAD_BODY, received, detail=str(exc), at_eof=True)
         if buf and (failed := await flush()):
             failed.at_eof = True
             return failed
