@@ -277,3 +277,17 @@ def test_concurrent_creates(pair_of_servers: tuple[Server, Server]) -> None:
         assert len(list((a.checkouts / p).iterdir())) == 50
     assert len(list((a.checkouts / "ob" / "race_job").rglob("*.png"))) == 50
     assert not list(a.checkouts.rglob(".bat-creating-*"))
+
+
+def test_stopped_server_removes_its_temporary_files(tmp_path: Path) -> None:
+    """SIGTERM with an upload in flight: the upload is cut off and its temporary file removed."""
+    srv = start_server(tmp_path / "store", tmp_path / "co", "--no-auth")
+    data = content("stopped", 1 << 20)
+    slow = SlowUpload(srv.port, v2_path(data), data)
+    slow.send(1000)
+    assert wait_until(lambda: len(temp_files(srv.storage)) == 1)
+    srv.stop()
+    assert srv.proc.returncode == 0
+    assert temp_files(srv.storage) == []
+    assert not blob_path(srv.storage, data).exists()
+    slow.close()
