@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 import pluggy
 
 from . import hookspecs, plugin_trace
+from .entry_points import EntryPoint, entry_points, normalise
 from .plugin_failures import FAILURES, PLUGIN_ERRORS, GuardedCallback, PluginFailure, call_guarded, guard_handler
 from .progress import TraceCallback
 from .targets import TargetScheme
@@ -147,11 +146,6 @@ class Origin:
 _PROGRAMMATIC = Origin(None, None)
 
 
-def normalise(name: str) -> str:
-    """A distribution or plugin name as PEP 503 compares them (``Bat_GCS`` is ``bat-gcs``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _env_names(var: str) -> set[str] | None:
     """The comma-separated names in ``var`` (normalised); None when it is not set."""
     value = os.environ.get(var)
@@ -177,8 +171,8 @@ def _origin_pair(name: str) -> tuple[str | None, str | None]:
 FAILURES.origin = _origin_pair
 
 
-def _is_builtin(ep: metadata.EntryPoint) -> bool:
-    return ep.dist is not None and normalise(ep.dist.metadata["Name"] or "") == BUILTIN_DISTRIBUTION
+def _is_builtin(ep: EntryPoint) -> bool:
+    return normalise(ep.distribution) == BUILTIN_DISTRIBUTION
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
@@ -186,10 +180,9 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
     allowed = _env_names(LOAD_ENV)
     blocked = _env_names(DISABLE_ENV) or set()
     # bat's own plugins first: a third-party entry point cannot take a built-in's name.
-    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: not _is_builtin(ep)):
-        dist = ep.dist
-        dist_name = dist.metadata["Name"] if dist is not None else None
-        origin = Origin(dist_name, dist.version if dist is not None else None, ep.value)
+    for ep in sorted(entry_points(ENTRY_POINT_GROUP), key=lambda ep: not _is_builtin(ep)):
+        dist_name = ep.distribution
+        origin = Origin(dist_name, ep.version, ep.value)
         names = {normalise(ep.name)} | ({normalise(dist_name)} if dist_name else set())
         if names & blocked:
             log.debug("plugin %s not loaded: in %s", ep.name, DISABLE_ENV)

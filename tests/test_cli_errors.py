@@ -224,7 +224,7 @@ def test_debug_logs_everything(run_bat) -> None:  # type: ignore[no-untyped-def]
     assert re.search(r"^bat: debug: bat_core\.cli: found .*shot\.png$", debug.stderr, re.M)
     assert f"arguments ['-d', 'list', '{SHOT}']" in debug.stderr
     # Plugins load once per process: in a fresh one, -d shows them loading.
-    fresh = subprocess.run([sys.executable, "-m", "bat_core", "-d", "version"], capture_output=True, text=True)
+    fresh = subprocess.run([sys.executable, "-m", "bat_core", "-d", "plugins"], capture_output=True, text=True)
     assert re.search(r"^bat: debug: bat_core\.plugins: plugin readers loaded from bat ", fresh.stderr, re.M)
 
 

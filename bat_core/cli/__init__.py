@@ -9,17 +9,16 @@ sees it.
 
 from __future__ import annotations
 
-import cProfile
+import importlib
 import json
 import logging
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
-from .. import plugins
 from ..errors import BatError
 from .common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, State
 
@@ -69,6 +68,8 @@ def configure_logging(level: int, debug: bool) -> None:
 
 
 def _start_profile(ctx: click.Context, quiet: bool) -> None:
+    import cProfile
+
     profiler = cProfile.Profile()
 
     def finish() -> None:
@@ -81,7 +82,62 @@ def _start_profile(ctx: click.Context, quiet: bool) -> None:
     profiler.enable()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Builtin(NamedTuple):
+    """A built-in command: where it is, and its one-line help for ``bat --help``."""
+
+    module: str
+    attr: str
+    summary: str
+
+
+#: The built-in commands, imported only when run (``tests/test_cli_startup.py`` checks the help
+#: lines against the commands' own docstrings).
+BUILTIN_COMMANDS = {
+    "blocks": Builtin("bat_core.cli.blocks", "blocks",
+                      "Show the blocks of BLENDFILE per DNA type: total size, count, average and median size."),
+    "list": Builtin("bat_core.cli.listing", "list_cmd",
+                    "List the files BLENDFILE depends on, grouped by the blend file that uses them."),
+    "pack": Builtin("bat_core.cli.pack", "pack_cmd",
+                    "Pack BLENDFILE and everything it depends on into TARGET (a directory, a .zip file, or a URL)."),
+    "plugins": Builtin("bat_core.cli.info", "plugins_cmd",
+                       "List installed plugins: distribution and version, hooks, target schemes, block readers."),
+    "version": Builtin("bat_core.cli.info", "version", "Show the version of bat and of Python."),
+}
+
+
+class BatGroup(click.Group):
+    """The ``bat`` group: a built-in command's module is imported when that command runs.
+
+    Plugin commands are added to ``commands`` by :func:`load_plugin_commands`;
+    listing the commands (``bat --help``) uses the built-ins' help lines
+    without importing them.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(BUILTIN_COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if command is None and cmd_name in BUILTIN_COMMANDS:
+            spec = BUILTIN_COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(spec.module), spec.attr)
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        width = formatter.width - 6 - max((len(n) for n in self.list_commands(ctx)), default=0)
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name) or click.Command(name, help=BUILTIN_COMMANDS[name].summary)
+            if not command.hidden:
+                rows.append((name, command.get_short_help_str(width)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=BatGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-p", "--profile", is_flag=True,
               help=f"Run the command under the Python profiler; write the profile to {PROFILE_FILE} "
                    "(as BAT 1.x).")
@@ -112,13 +168,10 @@ def _version() -> str:
     return __version__
 
 
-def _load_commands() -> None:
-    from . import blocks, info, listing, pack
+def load_plugin_commands() -> None:
+    """Let the plugins add their commands (this loads every plugin: not for built-in commands)."""
+    from .. import plugins
 
-    blocks.register(cli)
-    info.register(cli)
-    listing.register(cli)
-    pack.register(cli)
     plugins.register_commands(cli)
 
 
@@ -216,7 +269,8 @@ def main(argv: list[str] | None = None) -> Any:
     st.argv = args
     _early_logging(args)
     try:
-        _load_commands()
+        if _command_name(args) not in BUILTIN_COMMANDS:
+            load_plugin_commands()  # a plugin's command, or the help that lists them all
         return cli.main(args=args, prog_name="bat", standalone_mode=False, obj=st)
     except click.exceptions.Abort:
         click.echo("bat: aborted", err=True)

@@ -164,7 +164,3 @@ def blocks(ctx: click.Context, blendfile: Path, limit: int, dump: bool, dump_byt
             click.echo(f"pointed at by {len(refs)} block(s):")
             for r in refs:
                 click.echo(f"  {r}")
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(blocks)

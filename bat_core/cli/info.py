@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import platform
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .. import __version__, plugins
+from .. import __version__
 from .common import set_json
+
+if TYPE_CHECKING:
+    from .. import plugins
 
 
 @click.command()
@@ -49,6 +52,8 @@ def plugins_cmd(show_all: bool, as_json: bool) -> None:
     Exit status: 0 (also when a plugin failed: it is reported), 2 bad usage.
     """
     set_json(as_json)
+    from .. import plugins
+
     everything = plugins.describe_plugins()
     shown = everything if show_all else [p for p in everything if not p.builtin]
     if as_json:
@@ -74,8 +79,3 @@ def plugins_cmd(show_all: bool, as_json: bool) -> None:
         builtin = [p.name for p in everything if p.builtin]
         if builtin:
             click.echo(f"built in: {', '.join(builtin)} (bat plugins --all for details)")
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(version)
-    cli.add_command(plugins_cmd)

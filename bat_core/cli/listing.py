@@ -296,7 +296,3 @@ def list_cmd(ctx: click.Context, blendfile: Path, as_json: bool, sha256: bool, t
                 click.echo(f"missing: {_shown(p.path, p.shown)}{why} (used by {_users(p.usages)})", err=True)
         click.echo(f"bat: {len(found)} missing file(s)", err=True)
         sys.exit(EXIT_MISSING)
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(list_cmd)

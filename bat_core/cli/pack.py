@@ -199,7 +199,7 @@ def expand_excludes(args: list[str], params: list[click.Parameter], positionals:
 def pack_cmd(ctx: click.Context, blendfile: Path, target: str, project: Path | None, noop: bool,
              excludes: tuple[str, ...], compress: bool, relative_only: bool, scheme: str | None,
              no_hash_cache: bool, as_json: bool, progress: str) -> None:
-    """Pack BLENDFILE and everything it depends on into TARGET (a directory or a .zip file).
+    """Pack BLENDFILE and everything it depends on into TARGET (a directory, a .zip file, or a URL).
 
     Blend files whose paths change are rewritten in copies; source files are
     never modified. Exit status: 0 done, 1 error, 2 bad usage, 3 done but some
@@ -238,7 +238,3 @@ def pack_cmd(ctx: click.Context, blendfile: Path, target: str, project: Path | N
         sys.exit(EXIT_ABORTED)
     if result.missing:
         sys.exit(EXIT_MISSING)
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(pack_cmd)

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bat_core import hookimpl
-from bat_core.targets import TargetScheme
+from bat_core.targets import Target, TargetScheme
 
-from .transfer import resolve_directory
+
+def resolve_directory(target: str) -> Target:
+    from .transfer import resolve_directory  # the packer's modules: not needed to start bat
+
+    return resolve_directory(target)
 
 
 @hookimpl

@@ -8,13 +8,16 @@ a program using ``bat_core`` as a library keeps its terminal to itself.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bat_core import hookimpl
-from bat_core.progress import TraceCallback
 
-from .display import ConsoleProgress
+if TYPE_CHECKING:
+    from bat_core.progress import TraceCallback
 
 
 @hookimpl
 def register_callbacks(register: Callable[[TraceCallback], None]) -> None:
+    from .display import ConsoleProgress  # rich: imported only when a command builds the registry
+
     register(ConsoleProgress())

@@ -7,14 +7,21 @@ registers them all through the block-reader and expander hooks.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from bat_core import hookimpl
 
-from . import caches, customdata, expand, images, libraries, media, modifiers, mtex, nodes, pointcache, sequencer
+#: The reader modules, imported when the hooks are called (not when bat starts: `bat --help`
+#: loads every plugin module to find its commands).
+_MODULE_NAMES = ["images", "libraries", "caches", "modifiers", "pointcache", "customdata", "media",
+                 "sequencer", "nodes", "mtex"]
 
-_MODULES = [images, libraries, caches, modifiers, pointcache, customdata, media, sequencer, nodes, mtex]
+
+def _modules() -> list[ModuleType]:
+    return [importlib.import_module(f"{__name__}.{name}") for name in _MODULE_NAMES]
 
 # Codes of every ID type Blender writes; the generic expander serves them all.
 ID_CODES = [b"AC", b"AR", b"BR", b"CA", b"CF", b"CU", b"CV", b"GD", b"GP", b"GR", b"IM", b"IP",
@@ -25,15 +32,17 @@ ID_CODES = [b"AC", b"AR", b"BR", b"CA", b"CF", b"CU", b"CV", b"GD", b"GP", b"GR"
 
 @hookimpl
 def register_block_readers(register: Callable[[bytes | str, Callable[..., Any]], None]) -> None:
-    for module in _MODULES:
+    for module in _modules():
         for key, reader in module.READERS.items():
             register(key, reader)
 
 
 @hookimpl
 def register_block_expanders(register: Callable[[bytes | str, Callable[..., Any]], None]) -> None:
+    from . import expand
+
     for code in ID_CODES:
         register(code, expand.expand_id)
-    for module in _MODULES:
+    for module in _modules():
         for key, expander in getattr(module, "EXPANDERS", {}).items():
             register(key, expander)

@@ -6,9 +6,13 @@ import os
 from collections.abc import Callable
 
 from bat_core import hookimpl
-from bat_core.targets import TargetScheme
+from bat_core.targets import Target, TargetScheme
 
-from .transfer import resolve_zip
+
+def resolve_zip(target: str) -> Target:
+    from .transfer import resolve_zip  # the packer's modules: not needed to start bat
+
+    return resolve_zip(target)
 
 
 def _recognises(target: str) -> bool:
