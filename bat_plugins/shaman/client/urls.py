@@ -126,6 +126,12 @@ def resolve_endpoint(target: str, api: str) -> Endpoint:
         raise PackError(f"{target}: bad port number") from None
     if not host.hostname:
         raise PackError(f"{target}: no host name")
+    check_checkout(api, checkout, target)
+    return Endpoint(api, base, checkout)
+
+
+def check_checkout(api: str, checkout: str, target: str) -> None:
+    """Refuse a checkout the server would refuse, before anything is uploaded."""
     if api == "v2" and checkout and not V2_CHECKOUT_ID.fullmatch(checkout):
         raise PackError(f"{target}: checkout ID {checkout!r} may only hold letters, digits and _ "
                         f"(Flamenco 2's rule)")
@@ -133,4 +139,9 @@ def resolve_endpoint(target: str, api: str) -> Endpoint:
         problem = v3_checkout_problem(checkout)
         if problem:
             raise PackError(f"{target}: checkout path {checkout!r} {problem}")
-    return Endpoint(api, base, checkout)
+
+
+def api_of(target: str) -> str | None:
+    """``v2`` for shaman URLs, ``v3`` for flamenco URLs, None for anything else."""
+    scheme = _scheme(target)
+    return "v2" if scheme in V2_SCHEMES else "v3" if scheme in V3_SCHEMES else None
