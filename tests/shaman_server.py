@@ -7,6 +7,7 @@ answers HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -63,8 +64,8 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_server(storage: Path, checkouts: Path, *extra: str, timeout: float = 30.0) -> Server:
-    """Start ``bat shaman serve`` on a free port and wait until it answers."""
+def launch_server(storage: Path, checkouts: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start ``bat shaman serve --port 0``; :func:`wait_ready` waits until it answers."""
     storage.parent.mkdir(parents=True, exist_ok=True)
     log = storage.parent / f"server-{time.monotonic_ns()}.log"
     with log.open("wb") as out:
@@ -72,6 +73,11 @@ def start_server(storage: Path, checkouts: Path, *extra: str, timeout: float = 3
             [sys.executable, "-m", "bat_core", "shaman", "serve", "--storage", str(storage),
              "--checkouts", str(checkouts), "--host", "127.0.0.1", "--port", "0", *extra],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return proc, log
+
+
+def wait_ready(proc: subprocess.Popen[bytes], log: Path, storage: Path, checkouts: Path,
+               timeout: float = 30.0) -> Server:
     deadline = time.monotonic() + timeout
     port = None
     while time.monotonic() < deadline:
@@ -81,7 +87,7 @@ def start_server(storage: Path, checkouts: Path, *extra: str, timeout: float = 3
             break
         if proc.poll() is not None:
             raise RuntimeError(f"bat shaman serve exited with {proc.returncode}:\n{log.read_text()}")
-        time.sleep(0.05)
+        time.sleep(0.02)
     if port is None:
         proc.kill()
         raise RuntimeError(f"bat shaman serve did not start:\n{log.read_text()}")
@@ -91,9 +97,20 @@ def start_server(storage: Path, checkouts: Path, *extra: str, timeout: float = 3
             requests.get(server.v3 + "version", timeout=2)
             return server
         except requests.ConnectionError:
-            time.sleep(0.05)
+            time.sleep(0.02)
     server.kill()
     raise RuntimeError(f"bat shaman serve does not answer:\n{log.read_text()}")
+
+
+def start_server(storage: Path, checkouts: Path, *extra: str) -> Server:
+    """Start ``bat shaman serve`` on a free port and wait until it answers."""
+    return wait_ready(*launch_server(storage, checkouts, *extra), storage, checkouts)
+
+
+def start_servers(count: int, storage: Path, checkouts: Path, *extra: str) -> list[Server]:
+    """Several servers on one store, started side by side."""
+    launched = [launch_server(storage, checkouts, *extra) for _ in range(count)]
+    return [wait_ready(proc, log, storage, checkouts) for proc, log in launched]
 
 
 # -- content ------------------------------------------------------------------
@@ -177,3 +194,42 @@ def bat123_venv() -> Path:
     if done.returncode != 0 or subprocess.run(check, capture_output=True).returncode != 0:
         raise RuntimeError(f"cannot install {' '.join(BAT123_SPEC)} into {venv}:\n{done.stderr}")
     return venv
+
+
+class SlowUpload:
+    """An upload over a raw socket, sent in parts, to hold a pair in the "uploading" state."""
+
+    def __init__(self, port: int, path: str, data: bytes, headers: dict[str, str] | None = None) -> None:
+        self.data = data
+        self.sent = 0
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+        lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(data)}", "Connection: close",
+                 *(f"{k}: {v}" for k, v in (headers or {}).items())]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    def send(self, n: int) -> None:
+        self.sock.sendall(self.data[self.sent:self.sent + n])
+        self.sent += n
+
+    def finish(self) -> None:
+        """Send the rest of the body (the server may have stopped reading)."""
+        with contextlib.suppress(OSError):
+            self.sock.sendall(self.data[self.sent:])
+        self.sent = len(self.data)
+
+    def response(self) -> bytes:
+        chunks = []
+        try:
+            while chunk := self.sock.recv(65536):
+                chunks.append(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass
+        self.sock.close()
+        return b"".join(chunks)
+
+    def status(self) -> int:
+        answer = self.response()
+        return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
+
+    def close(self) -> None:
+        self.sock.close()

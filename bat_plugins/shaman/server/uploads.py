@@ -131,6 +131,7 @@ class Uploads:
         received = 0
         buf = bytearray()
         next_poll = time.monotonic() + self.poll_s
+        idle_until = time.monotonic() + self.idle_timeout_s
 
         async def flush() -> UploadResult | None:
             try:
@@ -143,19 +144,30 @@ class Uploads:
             return None
 
         while True:
+            # Wake up at least once per poll interval, also while the client sends
+            # nothing, to notice a blob another process stored meanwhile.
+            wait = max(0.0, min(next_poll, idle_until) - time.monotonic())
             try:
-                async with asyncio.timeout(self.idle_timeout_s):
+                async with asyncio.timeout(wait):
                     chunk = await content.readany()
             except StoredElsewhere:
                 return UploadResult(Outcome.ALREADY_STORED, received)
             except TimeoutError:
-                return UploadResult(Outcome.TIMEOUT, received, detail=f"no data for {self.idle_timeout_s:g} s")
+                now = time.monotonic()
+                if now >= idle_until:
+                    return UploadResult(Outcome.TIMEOUT, received, detail=f"no data for {self.idle_timeout_s:g} s")
+                if now >= next_poll:
+                    next_poll = now + self.poll_s
+                    if await self.run(self.store.is_stored, pair):
+                        return UploadResult(Outcome.ALREADY_STORED, received)
+                continue
             except (ConnectionError, asyncio.IncompleteReadError) as exc:
                 return UploadResult(Outcome.CLIENT_GONE, received, detail=str(exc))
             except Exception as exc:  # aiohttp's payload errors: truncated body, broken gzip
                 return UploadResult(Outcome.BAD_BODY, received, detail=str(exc) or type(exc).__name__)
             if not chunk:
                 break
+            idle_until = time.monotonic() + self.idle_timeout_s
             try:
                 for piece in inflater.feed(chunk) if inflater else (chunk,):
                     received += len(piece)
