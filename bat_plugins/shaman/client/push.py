@@ -62,7 +62,8 @@ def list_files(root: Path) -> list[TransferItem]:
                     try:
                         st = os.stat(path)
                     except FileNotFoundError:
-                        log.warning("skipped %s: a symbolic link to nothing", path)
+                        log.warning("skipped %s: a symbolic link to %s, which does not exist", path,
+                                    os.readlink(path))
                         continue
                     if stat.S_ISDIR(st.st_mode):
                         log.warning("skipped %s: a symbolic link to a directory", path)
