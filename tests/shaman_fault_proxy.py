@@ -34,8 +34,21 @@ class Seen:
     answer: bytes = b""
 
 
-#: A fault: answer the request (a response), forward another body (bytes), or forward it as it is (None).
-Fault = Callable[[Seen], "web.StreamResponse | bytes | None"]
+@dataclass(frozen=True)
+class HangUp:
+    """Close the connection without answering."""
+
+
+@dataclass(frozen=True)
+class Delay:
+    """Wait this long, then forward the request."""
+
+    seconds: float
+
+
+#: A fault: answer the request (a response), forward another body (bytes), hang up, wait, or
+#: forward it as it is (None).
+Fault = Callable[[Seen], "web.StreamResponse | bytes | HangUp | Delay | None"]
 
 
 @dataclass
@@ -72,6 +85,12 @@ class FaultProxy:
                 return answer
             if isinstance(answer, bytes):
                 body = answer
+            if isinstance(answer, HangUp):
+                assert request.transport is not None
+                request.transport.abort()
+                raise asyncio.CancelledError()
+            if isinstance(answer, Delay):
+                await asyncio.sleep(answer.seconds)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         async with self._client.request(request.method, self.upstream + request.path_qs, data=body,
                                         headers=headers, allow_redirects=False) as resp:

@@ -27,7 +27,7 @@ from aiohttp import web
 from bat_core.pack import pack
 from bat_core.progress import PackCallback
 
-from .shaman_fault_proxy import FaultProxy, Seen
+from .shaman_fault_proxy import Delay, FaultProxy, HangUp, Seen
 from .shaman_server import Server, all_blobs, sha, start_server, temp_files, wait_until
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo"
@@ -395,3 +395,56 @@ def test_flamenco_refusing_empty_uploads(proxy: FaultProxy, server: Server, run_
     assert report["target_info"]["left_out_empty_files"] == ["sub/empty.txt"]
     assert "cannot store empty files" in res.stderr and "sub/empty.txt" in res.stderr
     assert checkout_files(server, "no-empty") == {"data.bin": b"data"}
+
+
+def test_a_server_that_does_not_answer(proxy: FaultProxy, run_bat, quick_rounds: None,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Requirements requests time out every round: the pack gives up with the reason."""
+    from bat_plugins.shaman.client import transfer
+
+    monkeypatch.setattr(transfer, "LIST_TIMEOUT", 0.3)
+    proxy.fault = lambda seen: Delay(2) if "requirements" in seen.path else None
+    line = one_line_error(run_bat("pack", BLEND, v2(proxy.port, "silent")))
+    assert line.startswith("gave up after 3 rounds: 7 file(s) could not be sent")
+    assert line.endswith(f"(last error: requirements: no answer from http://127.0.0.1:{proxy.port}/ within 0.3 s)")
+
+
+class Reasons(PackCallback):
+    def __init__(self) -> None:
+        self.again: list[tuple[str, str]] = []
+
+    def transfer_file_deferred(self, src: Path, dst: str, reason: str) -> None:
+        self.again.append((src.name, reason))
+
+
+@pytest.mark.parametrize("api", ["v2", "v3"])
+def test_closed_connections_defer_only_with_the_defer_header(api: str, proxy: FaultProxy, server: Server,
+                                                             tmp_path: Path) -> None:
+    """The server hangs up on one upload sent with the defer header (someone else has it: defer)
+    and on one sent without (it failed: ask again next round); both files end up in the checkout."""
+    project = tmp_path / "demo"
+    shutil.copytree(DEMO, project)
+    for p in (project / "textures").iterdir():
+        p.write_bytes(os.urandom(2000))
+    hung: dict[bool, str] = {}
+
+    def fault(seen: Seen) -> HangUp | None:
+        if seen.method != "POST" or "/files/" not in seen.path:
+            return None
+        header = {k.lower(): v for k, v in seen.headers.items()}.get("x-shaman-can-defer-upload") == "true"
+        if header not in hung:
+            hung[header] = seen.path
+            return HangUp()
+        return None
+
+    proxy.fault = fault
+    events = Reasons()
+    url = v2(proxy.port, f"hangup_{api}") if api == "v2" else v3(proxy.port, f"hangup/{api}")
+    result = pack(project / "shot.blend", url, callback=events)
+    assert result.complete and set(hung) == {True, False}
+    reasons = [why for _, why in events.again]
+    assert "being sent by another client" in reasons
+    assert any(why.endswith(f"http://127.0.0.1:{proxy.port}/ closed the connection") for why in reasons), reasons
+    files = checkout_files(server, result.target_info["checkout_path"])
+    assert files == {p.relative_to(project).as_posix(): p.read_bytes() for p in project.rglob("*")
+                     if p.is_file() and p.suffix != ".json"}
