@@ -125,12 +125,17 @@ def blob_path(storage: Path, data: bytes) -> Path:
     return storage / "stored" / h[:2] / h[2:] / f"{len(data)}.blob"
 
 
+def _files(top: Path, suffix: str) -> list[Path]:
+    # os.walk, not rglob: the server prunes directories while we look.
+    return sorted(Path(d) / f for d, _, files in os.walk(top) for f in files if f.endswith(suffix))
+
+
 def temp_files(storage: Path) -> list[Path]:
-    return sorted((storage / "uploading").rglob("*.tmp"))
+    return _files(storage / "uploading", ".tmp")
 
 
 def all_blobs(storage: Path) -> list[Path]:
-    return sorted((storage / "stored").rglob("*.blob"))
+    return _files(storage / "stored", ".blob")
 
 
 def cdf(*entries: tuple[bytes, str]) -> bytes:

@@ -10,6 +10,7 @@ libraries scenario it packs only part (it does not follow every library of a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -17,7 +18,18 @@ from pathlib import Path
 import pytest
 
 from .conftest import BLENDFILES
-from .shaman_server import Server, all_blobs, bat123_venv, sha, start_server, temp_files
+from .shaman_server import (
+    Server,
+    SlowUpload,
+    all_blobs,
+    bat123_venv,
+    blob_path,
+    requests,
+    sha,
+    start_server,
+    temp_files,
+    wait_until,
+)
 
 SCENES = {
     "libraries": ("v42/libraries", "shots/shot.blend"),
@@ -144,3 +156,38 @@ def test_eight_bat123_clients_at_once(bat123: Path, tmp_path: Path, reference: d
         assert len(all_blobs(srv.storage)) == len(distinct)
     finally:
         srv.stop()
+
+
+def test_bat123_uploads_beside_a_stalled_upload_of_the_same_file(bat123: Path, server: Server,
+                                                                  tmp_path: Path) -> None:
+    """A 2 MiB texture is being uploaded (stalled) by someone else when BAT 1.23 packs.
+
+    BAT uploads it too, in parallel (it is its last file, so it sends no defer
+    header); its upload stores the blob, the stalled one is stopped with 208,
+    and BAT's checkout is complete.
+    """
+    scene = tmp_path / "scene"
+    shutil.copytree(BLENDFILES / "v42" / "images", scene)
+    big = os.urandom(2 << 20)
+    (scene / "textures" / "single.png").write_bytes(big)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "SHAMAN_JWT_TOKEN"}
+    env["HOME"] = str(home)
+
+    def pack(target: str) -> str:
+        done = subprocess.run([str(bat123), "pack", "-p", str(scene), str(scene / "images.blend"), target],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    pack(str(tmp_path / "dirpack"))
+    token = requests.get(server.url + "get-token", timeout=10).text
+    stalled = SlowUpload(server.port, f"/files/{sha(big)}/{len(big)}", big, {"Authorization": f"Bearer {token}"})
+    stalled.send(300_000)
+    assert wait_until(lambda: len(temp_files(server.storage)) == 1)
+    pack(f"shaman+http://127.0.0.1:{server.port}/#stalled_job")
+    assert_checkout(server, "stalled_job", files_of(tmp_path / "dirpack"))
+    assert blob_path(server.storage, big).read_bytes() == big
+    assert stalled.status() == 208
+    assert_store_clean(server)

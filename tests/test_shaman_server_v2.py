@@ -368,9 +368,13 @@ def test_size_claim_bigger_than_the_disk_is_507_before_writing(http: requests.Se
 
 
 def test_small_disk_refuses_a_10gb_claim_but_takes_small_files(tmp_path: Path) -> None:
-    """--min-free leaves the server 5 MiB of room: a 10 GB claim gets 507, a small file still fits."""
+    """--min-free leaves the server little room: a 10 GB claim gets 507, a small file still fits.
+
+    (Room for other processes writing to the same disk meanwhile.)
+    """
     free = shutil.disk_usage(tmp_path).free
-    srv = start_server(tmp_path / "store", tmp_path / "co", "--no-auth", "--min-free", str(free - (5 << 20)))
+    room = min(1 << 30, free // 2)
+    srv = start_server(tmp_path / "store", tmp_path / "co", "--no-auth", "--min-free", str(free - room))
     try:
         data = unique("small-disk", 1000)
         r = requests.post(f"{srv.url}files/{sha(data)}/{10 * 10**9}", data=data, timeout=10)
@@ -532,3 +536,24 @@ def test_port_in_use_is_one_line(server: Server, tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines()[-1].startswith("bat: error: ")
     assert "Traceback" not in done.stderr
     assert all_blobs(tmp_path / "s") == []
+
+
+def test_chunked_uploads(http: requests.Session, server: Server) -> None:
+    """No Content-Length (chunked): streamed and checked all the same, overflow stopped early."""
+    data = unique("chunked", 500_000)
+
+    def pieces(payload: bytes):  # type: ignore[no-untyped-def]
+        for i in range(0, len(payload), 50_000):
+            yield payload[i:i + 50_000]
+
+    r = http.post(f"{server.url}files/{sha(data)}/{len(data)}", data=pieces(data), timeout=10)
+    assert r.status_code == 204
+    assert blob_path(server.storage, data).read_bytes() == data
+    other = unique("chunked-over", 500_000)
+    try:
+        r = http.post(f"{server.url}files/{sha(other)}/1000", data=pieces(other), timeout=10)
+        assert r.status_code == 417 and r.text.startswith("Received ")
+    except requests.ConnectionError:
+        pass  # answered and closed while the client was still sending
+    assert not blob_path(server.storage, other).exists()
+    assert wait_until(lambda: not temp_files(server.storage))

@@ -3,10 +3,12 @@
 Shared by both APIs; each maps the :class:`Outcome` to its own status codes.
 Parallel receivers of one pair (clients that sent no defer header) each write
 their own temporary file.  The first to promote a verified file wins; only
-then are the others in this process stopped (their streams get
-:class:`StoredElsewhere`), and receivers in other processes notice the blob
-when they look again (once a second) or when their exclusive ``link`` fails.
-A receiver that fails (bad checksum, client gone) stops nobody.
+then are the others in this process told (they stop at their next chunk, or
+within a second when their client is silent), and receivers in other
+processes notice the blob when they look again (once a second) or when their
+exclusive ``link`` fails.  A receiver that fails (bad checksum, client gone)
+stops nobody.  The others' bodies stay readable, so an API can still drain
+them before answering.
 """
 
 from __future__ import annotations
@@ -59,8 +61,12 @@ class UploadResult:
         return self.outcome is Outcome.SIZE_MISMATCH and self.detail == OVERFLOW
 
 
-class StoredElsewhere(Exception):
-    """Set on a receiver's body stream when a parallel receiver stored the pair."""
+@dataclass
+class _Group:
+    """The receivers of one pair in this process."""
+
+    members: int = 0
+    stored: bool = False  # set by the one that promoted it
 
 
 class Uploads:
@@ -73,7 +79,7 @@ class Uploads:
         self.idle_timeout_s = idle_timeout_s
         self.min_free = min_free
         self.poll_s = poll_s
-        self._receivers: dict[Pair, set[StreamReader]] = {}
+        self._receivers: dict[Pair, _Group] = {}
         self._reserved = 0
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -106,28 +112,27 @@ class Uploads:
             log.error("cannot create a temporary file for %s: %s", pair, exc)
             return UploadResult(Outcome.IO_ERROR, detail=f"Unable to open file: {exc}")
         self._reserved += pair.size
-        peers = self._receivers.setdefault(pair, set())
-        peers.add(content)
+        group = self._receivers.setdefault(pair, _Group())
+        group.members += 1
         try:
-            result = await self._stream(pair, temp, content, GzipInflater() if encoded else None)
+            result = await self._stream(pair, temp, content, GzipInflater() if encoded else None, group)
             if result.outcome is Outcome.STORED:
                 log.info("stored %s (%s)", pair, name)
             elif result.outcome not in (Outcome.ALREADY_STORED, Outcome.CLIENT_GONE):
                 log.warning("upload of %s (%s) failed: %s %s", pair, name, result.outcome.value, result.detail)
             if result.outcome in (Outcome.STORED, Outcome.ALREADY_STORED):
-                for other in peers - {content}:
-                    other.set_exception(StoredElsewhere())
+                group.stored = True  # only now: the blob exists
             return result
         finally:
-            peers.discard(content)
-            if not peers:
+            group.members -= 1
+            if not group.members:
                 self._receivers.pop(pair, None)
             self._reserved -= pair.size
             # Synchronous: this must happen even when the handler is being cancelled.
             self.store.discard(temp)
 
     async def _stream(self, pair: Pair, temp: TempUpload, content: StreamReader,
-                      inflater: GzipInflater | None) -> UploadResult:
+                      inflater: GzipInflater | None, group: _Group) -> UploadResult:
         received = 0
         buf = bytearray()
         next_poll = time.monotonic() + self.poll_s
@@ -150,9 +155,9 @@ class Uploads:
             try:
                 async with asyncio.timeout(wait):
                     chunk = await content.readany()
-            except StoredElsewhere:
-                return UploadResult(Outcome.ALREADY_STORED, received)
             except TimeoutError:
+                if group.stored:
+                    return UploadResult(Outcome.ALREADY_STORED, received)
                 now = time.monotonic()
                 if now >= idle_until:
                     return UploadResult(Outcome.TIMEOUT, received, detail=f"no data for {self.idle_timeout_s:g} s")
@@ -165,6 +170,8 @@ class Uploads:
                 return UploadResult(Outcome.CLIENT_GONE, received, detail=str(exc))
             except Exception as exc:  # aiohttp's payload errors: truncated body, broken gzip
                 return UploadResult(Outcome.BAD_BODY, received, detail=str(exc) or type(exc).__name__)
+            if group.stored:
+                return UploadResult(Outcome.ALREADY_STORED, received)
             if not chunk:
                 break
             idle_until = time.monotonic() + self.idle_timeout_s
