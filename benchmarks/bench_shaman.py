@@ -13,10 +13,13 @@ with its scene directory as the project.  Per run, interleaved:
   ``re-pack``, the unchanged scene again to a new checkout, which must upload
   zero bytes and read no source file to hash it.
 
-Where ``eatmydata`` is installed, also ``first`` against a server whose fsync
-calls it turns into no-ops: what a first pack costs without the store's
-durability (every blob and its directory are fsynced before the upload is
-answered; a directory pack syncs nothing).
+The server (run with ``-v``) logs how long it took to build each checkout;
+the report gives that time for the re-pack.  Where ``/dev/shm`` exists, the
+same first pack and re-pack also go to a server whose store and checkouts are
+on that tmpfs: what the transfer costs without the disk (the server fsyncs
+every blob and its directory before answering, and a checkout is a new
+directory entry per file; ``bat list`` creates nothing, a directory pack
+syncs nothing).
 
 Then once, ``eight``: eight ``bat pack`` processes at once, each with its own
 empty checksum cache, pack the scene into one fresh server, against ``one``,
@@ -60,6 +63,15 @@ class Server:
     port: int
     storage: Path
     checkouts: Path
+    log: Path
+
+    def checkout_seconds(self, name: str) -> float:
+        """How long the server took to build checkout ``name`` (from its ``-v`` log)."""
+        for line in self.log.read_text(errors="replace").splitlines():
+            m = re.search(r"checkout (\S+): \d+ files in ([\d.]+) s", line)
+            if m and m.group(1).endswith(name):
+                return float(m.group(2))
+        raise SystemExit(f"no checkout {name} in {self.log}")
 
     def url(self, api: str, checkout: str) -> str:
         if api == "v2":
@@ -75,25 +87,21 @@ class Server:
             self.proc.wait()
 
 
-def start_server(root: Path, no_fsync: bool = False) -> Server:
-    """``bat shaman serve`` on a free port with an empty store under ``root``.
-
-    ``no_fsync``: under ``eatmydata``, which turns the server's fsync calls into no-ops.
-    """
+def start_server(root: Path) -> Server:
+    """``bat shaman serve`` on a free port with an empty store and checkouts under ``root``."""
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
     log = root / "server.log"
     with open(log, "wb") as out:
-        wrapper = ["eatmydata"] if no_fsync else []
-        proc = subprocess.Popen([*wrapper, sys.executable, "-m", "bat_core", "shaman", "serve", "--storage",
+        proc = subprocess.Popen([sys.executable, "-m", "bat_core", "-v", "shaman", "serve", "--storage",
                                  str(root / "store"), "--checkouts", str(root / "checkouts"), "--port", "0",
                                  "--jwt-secret", "bench"], stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", log.read_text(errors="replace"))
         if m:
-            return Server(proc, int(m.group(1)), root / "store", root / "checkouts")
+            return Server(proc, int(m.group(1)), root / "store", root / "checkouts", log)
         if proc.poll() is not None:
             break
         time.sleep(0.05)
@@ -140,11 +148,28 @@ def fresh_cache() -> None:
     os.environ["BAT_CACHE_DIR"] = str(cache)
 
 
-def bench_apis(path: Path, runs: int, no_fsync: bool) -> tuple[dict[str, list[float]], dict[str, Any]]:
-    keys = ["dir", "list", *(f"{a}_{s}" for a in APIS for s in ("first", "repack"))]
-    if no_fsync:
-        keys += [f"{a}_first_nofsync" for a in APIS]
-    times: dict[str, list[float]] = {k: [] for k in keys}
+def bench_server(path: Path, api: str, root: Path, i: int, run_times: dict[str, float], key: str,
+                 facts: dict[str, Any] | None) -> None:
+    """A first pack into a fresh server and an empty checksum cache, then a re-pack."""
+    server = start_server(root)
+    try:
+        fresh_cache()
+        t_first, first = bl.timed(partial(run_shaman_pack, path, server.url(api, f"first{i}")))
+        stored = blobs(server)
+        t_again, again = bl.timed(partial(run_shaman_pack, path, server.url(api, f"again{i}")))
+        if again["uploaded_bytes"] or again["checksums"].get("hashed_files") or blobs(server) != stored:
+            raise SystemExit(f"{api} re-pack of {path} was not free: {again}")
+        run_times[f"{key}_checkout"] = server.checkout_seconds(f"again{i}")
+    finally:
+        server.stop()
+    run_times[f"{key}_first"] = t_first
+    run_times[f"{key}_repack"] = t_again
+    if facts is not None:
+        facts[api] = {"first": first, "repack": again, "blobs": stored}
+
+
+def bench_apis(path: Path, runs: int, tmpfs: Path | None) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    times: dict[str, list[float]] = {}
     facts: dict[str, Any] = {}
     for i in range(runs + 1):
         target = SCRATCH / "dir"
@@ -153,30 +178,12 @@ def bench_apis(path: Path, runs: int, no_fsync: bool) -> tuple[dict[str, list[fl
         t_list, _ = bl.timed(partial(run_list, path))
         run_times = {"dir": t_dir, "list": t_list}
         for api in APIS:
-            server = start_server(SCRATCH / f"server-{api}")
-            try:
-                fresh_cache()
-                t_first, first = bl.timed(partial(run_shaman_pack, path, server.url(api, f"first{i}")))
-                stored = blobs(server)
-                t_again, again = bl.timed(partial(run_shaman_pack, path, server.url(api, f"again{i}")))
-                if again["uploaded_bytes"] or again["checksums"].get("hashed_files") or blobs(server) != stored:
-                    raise SystemExit(f"{api} re-pack of {path} was not free: {again}")
-                facts[api] = {"first": first, "repack": again, "blobs": stored}
-            finally:
-                server.stop()
-            run_times[f"{api}_first"] = t_first
-            run_times[f"{api}_repack"] = t_again
-            if no_fsync:
-                server = start_server(SCRATCH / f"server-{api}-nofsync", no_fsync=True)
-                try:
-                    fresh_cache()
-                    run_times[f"{api}_first_nofsync"], _ = bl.timed(
-                        partial(run_shaman_pack, path, server.url(api, f"nofsync{i}")))
-                finally:
-                    server.stop()
+            bench_server(path, api, SCRATCH / f"server-{api}", i, run_times, api, facts)
+            if tmpfs is not None:
+                bench_server(path, api, tmpfs / f"server-{api}", i, run_times, f"{api}_tmpfs", None)
         if i:  # the first run warms caches up
             for key, value in run_times.items():
-                times[key].append(value)
+                times.setdefault(key, []).append(value)
     return times, facts
 
 
@@ -213,16 +220,17 @@ def bench_concurrent(path: Path) -> dict[str, Any]:
     return {"one_s": one, "eight_s": eight, "eight_over_one": eight / one}
 
 
-def bench_file(path: Path, runs: int, no_fsync: bool) -> dict[str, Any]:
-    times, facts = bench_apis(path, runs, no_fsync)
+def bench_file(path: Path, runs: int, tmpfs: Path | None) -> dict[str, Any]:
+    times, facts = bench_apis(path, runs, tmpfs)
     med = {k: bl.median(v) for k, v in times.items()}
     out: dict[str, Any] = {"file": bl.label(path), "runs": runs, **{f"{k}_s": v for k, v in med.items()},
                            "facts": facts, "all_s": times}
     for api in APIS:
         out[f"{api}_first_over_dir"] = med[f"{api}_first"] / med["dir"]
         out[f"{api}_repack_over_list"] = med[f"{api}_repack"] / med["list"]
-        if no_fsync:
-            out[f"{api}_first_nofsync_over_dir"] = med[f"{api}_first_nofsync"] / med["dir"]
+        if tmpfs is not None:
+            out[f"{api}_tmpfs_first_over_dir"] = med[f"{api}_tmpfs_first"] / med["dir"]
+            out[f"{api}_tmpfs_repack_over_list"] = med[f"{api}_tmpfs_repack"] / med["list"]
     out["concurrent"] = bench_concurrent(path)
     shutil.rmtree(SCRATCH, ignore_errors=True)
     return out
@@ -232,25 +240,31 @@ def report(results: list[dict[str, Any]], runs: int) -> str:
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
+    def ms(seconds: float) -> str:
+        return bl.fmt_s(seconds).strip()
+
     rows = []
     for r in results:
         for api in APIS:
             first, again = r[f"{api}_first_over_dir"], r[f"{api}_repack_over_list"]
             fact = r["facts"][api]
+            tmpfs = "n/a"
+            if f"{api}_tmpfs_first_s" in r:
+                tmpfs = (f"{ms(r[f'{api}_tmpfs_first_s'])} = {r[f'{api}_tmpfs_first_over_dir']:.2f}x; "
+                         f"{ms(r[f'{api}_tmpfs_repack_s'])} = {r[f'{api}_tmpfs_repack_over_list']:.2f}x")
             rows.append([
                 r["file"], api, f"{fact['first']['uploaded']} / {fact['first']['uploaded_bytes'] / 1e6:.1f} MB",
-                f"{bl.fmt_s(r[f'{api}_first_s']).strip()} / {bl.fmt_s(r['dir_s']).strip()} = {first:.2f}x "
+                f"{ms(r[f'{api}_first_s'])} / {ms(r['dir_s'])} = {first:.2f}x "
                 f"{verdict(first <= TARGET_FIRST_OVER_DIR)}",
-                f"{bl.fmt_s(r[f'{api}_repack_s']).strip()} / {bl.fmt_s(r['list_s']).strip()} = {again:.2f}x "
+                f"{ms(r[f'{api}_repack_s'])} / {ms(r['list_s'])} = {again:.2f}x "
                 f"{verdict(again <= TARGET_REPACK_OVER_LIST)}",
                 f"{fact['repack']['uploaded_bytes']} B, {fact['repack']['checksums']['hashed_files']} hashed",
-                (f"{bl.fmt_s(r[f'{api}_first_nofsync_s']).strip()} = {r[f'{api}_first_nofsync_over_dir']:.2f}x"
-                 if f"{api}_first_nofsync_s" in r else "n/a (no eatmydata)"),
+                ms(r[f"{api}_checkout_s"]), tmpfs,
             ])
     head = [f"shaman (median of {runs} runs)", "api", "first pack uploads",
             f"first pack / dir pack (<={TARGET_FIRST_OVER_DIR:g}x)",
             f"re-pack / bat list (<={TARGET_REPACK_OVER_LIST:g}x)", "re-pack uploads",
-            "first pack, server fsync off / dir"]
+            "server: re-pack's checkout", "server on tmpfs: first / dir; re-pack / list"]
     notes = [f"{r['file']}: {CLIENTS} concurrent clients (v2 and v3) {r['concurrent']['eight_s']:.2f} s, "
              f"one client {r['concurrent']['one_s']:.2f} s: {r['concurrent']['eight_over_one']:.2f}x; "
              f"every checkout complete" for r in results]
@@ -262,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("files", nargs="*")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--json", type=Path, help="also write the results here")
-    p.add_argument("--no-eatmydata", action="store_true",
-                   help="skip the extra first packs against a server whose fsync calls are no-ops")
+    p.add_argument("--no-tmpfs", action="store_true",
+                   help="skip the extra packs into a server whose store and checkouts are on /dev/shm")
     args = p.parse_args(argv)
     logging.disable(logging.WARNING)
     for var in ("SHAMAN_JWT_TOKEN", "FLAMENCO_SHAMAN_TOKEN", "BAT_NO_HASH_CACHE"):
@@ -272,10 +286,16 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         raise SystemExit(f"no benchmark scene in {bl.WORK}: run benchmarks/run.py or make_scene.py first")
     SCRATCH.mkdir(parents=True, exist_ok=True)
-    no_fsync = shutil.which("eatmydata") is not None and not args.no_eatmydata
+    tmpfs = None
+    if Path("/dev/shm").is_dir() and not args.no_tmpfs:
+        tmpfs = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="bench-shaman-"))
     results = []
     for path in files:
-        r = bench_file(path, args.runs, no_fsync)
+        try:
+            r = bench_file(path, args.runs, tmpfs)
+        finally:
+            if tmpfs is not None:
+                shutil.rmtree(tmpfs, ignore_errors=True)
         results.append(r)
         print(f"{r['file']}: dir {r['dir_s']:.3f} s, list {r['list_s']:.3f} s, "
               + ", ".join(f"{a} first {r[f'{a}_first_s']:.3f} s / re-pack {r[f'{a}_repack_s']:.3f} s"
