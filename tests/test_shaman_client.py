@@ -346,3 +346,67 @@ def test_store_holds_only_verified_blobs(server: Server) -> None:
         data = blob.read_bytes()
         assert hashlib.sha256(data).hexdigest() == blob.parent.parent.name + blob.parent.name
         assert len(data) == int(blob.stem)
+
+
+def test_abort_mid_upload_leaves_nothing_half_stored(server: Server, tmp_path: Path) -> None:
+    """Packer.abort() while a 64 MiB texture streams: the pack stops within a second, and the
+    server keeps no blob and no temporary file of it."""
+    import threading
+    import time
+
+    from bat_core.pack import Packer
+    from bat_core.progress import PackCallback
+
+    project = tmp_path / "demo"
+    shutil.copytree(DEMO, project)
+    big = project / "textures" / "brick.png"
+    big.write_bytes(os.urandom(64 << 20))
+
+    class AbortWhenStreaming(PackCallback):
+        def __init__(self) -> None:
+            self.packer: Packer | None = None
+            self.at = 0.0
+
+        def transfer_progress(self, total_bytes: int, transferred_bytes: int) -> None:
+            if transferred_bytes > (2 << 20) and self.packer is not None and not self.at:
+                self.at = time.monotonic()
+                threading.Thread(target=self.packer.abort, args=("test abort",)).start()
+
+    events = AbortWhenStreaming()
+    with Packer(project / "shot.blend", v2(server, "aborted"), callback=events) as packer:
+        events.packer = packer
+        result = packer.execute()
+    assert result.aborted and events.at and time.monotonic() - events.at < 3
+    data = big.read_bytes()
+    blob = server.storage / "stored" / sha(data)[:2] / sha(data)[2:] / f"{len(data)}.blob"
+    assert not blob.exists()
+    assert not (server.checkouts / "ed" / "aborted").exists()
+    from .shaman_server import wait_until
+    assert wait_until(lambda: temp_files(server.storage) == [])
+
+
+def test_file_body_streams_in_chunks_and_notices_a_shrunk_file(tmp_path: Path) -> None:
+    import threading
+
+    from bat_core.targets import CHUNK_SIZE, Aborted, TransferIO
+    from bat_plugins.shaman.client.connection import FileBody, FileChanged
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * (CHUNK_SIZE * 2 + 10))
+    seen: list[int] = []
+    abort = threading.Event()
+    io = TransferIO(abort, seen.append)
+    with FileBody(path, CHUNK_SIZE * 2 + 10, io) as body:
+        assert len(body) == CHUNK_SIZE * 2 + 10
+        sizes = [len(body.read(CHUNK_SIZE * 4)), len(body.read(-1)), len(body.read(100)), len(body.read(100))]
+    assert sizes == [CHUNK_SIZE, CHUNK_SIZE, 10, 0] and seen == [CHUNK_SIZE, CHUNK_SIZE, 10]
+    # Hashed at 20 bytes more than it now has: never sends past the end, says so.
+    with FileBody(path, CHUNK_SIZE * 2 + 30, io) as body, pytest.raises(FileChanged):
+        while body.read(CHUNK_SIZE):
+            pass
+    # A file hashed smaller than it now is: only the hashed size goes out.
+    with FileBody(path, 5, io) as body:
+        assert body.read(100) == b"xxxxx" and body.read(100) == b""
+    abort.set()
+    with FileBody(path, 5, io) as body, pytest.raises(Aborted):
+        body.read(100)

@@ -58,8 +58,9 @@ class _Adapter(requests.adapters.HTTPAdapter):
 class FileBody:
     """One upload attempt's body: the file, read from disk a chunk at a time.
 
-    Reports bytes and checks for an abort between chunks, and never sends more
-    than the size that was hashed (the ``Content-Length``).  No ``__iter__``:
+    Reads at most CHUNK_SIZE at a time, reports bytes and checks for an abort
+    between chunks, and never sends more than the size that was hashed (the
+    ``Content-Length``).  No ``__iter__``:
     ``requests`` then sends it with ``Content-Length``, never chunked.
     """
 
@@ -76,7 +77,7 @@ class FileBody:
         self._io.check_abort()
         if self._left <= 0:
             return b""
-        want = min(self._left, CHUNK_SIZE if n is None or n < 0 else n)
+        want = min(self._left, CHUNK_SIZE) if n is None or n < 0 else min(self._left, CHUNK_SIZE, n)
         data = self._file.read(want)
         if not data:
             raise FileChanged()
