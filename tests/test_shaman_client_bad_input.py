@@ -152,10 +152,21 @@ def test_not_a_flamenco_manager(run_bat) -> None:  # type: ignore[no-untyped-def
                         f"404 <html>Not Found</html>)")
         # v2 has no version route: the first answer that is not Shaman's stops it.
         line = one_line_error(run_bat("pack", BLEND, v2(port, "x")))
-        assert line.startswith(f"http://127.0.0.1:{port}/: cannot get a token (GET get-token: 404")
+        assert line == (f"http://127.0.0.1:{port}/ does not serve the Shaman v2 API (GET get-token answered 404 "
+                        f"<html>Not Found</html>); for a Flamenco 3 Manager use flamenco://")
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_v2_target_to_a_v3_only_server(tmp_path: Path, run_bat) -> None:  # type: ignore[no-untyped-def]
+    srv = start_server(tmp_path / "store", tmp_path / "co", "--api", "v3")
+    try:
+        line = one_line_error(run_bat("pack", BLEND, v2(srv.port, "x")))
+        assert line.startswith(f"http://127.0.0.1:{srv.port}/ does not serve the Shaman v2 API (GET get-token "
+                               f"answered 404")
+    finally:
+        srv.stop()
 
 
 def test_disk_full_on_the_server_then_a_rerun_completes(tmp_path: Path, run_bat) -> None:  # type: ignore[no-untyped-def]
@@ -267,6 +278,10 @@ def test_5xx_mid_pack_is_retried(api: str, proxy: FaultProxy, server: Server, ru
     copied = {f["relpath"] for f in report["files"] if f["action"] == "copied"}
     assert {f"textures/{p.name}" for p in (project / "textures").iterdir()} <= copied
     assert failures == {"files": 0, "requirements": 0} and lists[0] >= 3
+    if api == "v2":  # 26: every request after get-token carries the token
+        token = next(s.answer for s in proxy.seen if s.path == "/get-token").decode()
+        later = [s for s in proxy.seen if s.path != "/get-token"]
+        assert later and all(s.headers.get("Authorization") == f"Bearer {token}" for s in later)
     got = checkout_files(server, report["target_info"]["checkout_path"])
     assert got == {p.relative_to(project).as_posix(): p.read_bytes() for p in project.rglob("*")
                    if p.is_file() and p.suffix != ".json"}

@@ -56,6 +56,9 @@ def start_v2(conn: Connection) -> dict[str, Any]:
     token = os.environ.get(V2_TOKEN_ENV, "").strip()
     if not token:
         resp = _get(conn, "get-token")
+        if resp.status_code in (404, 405):
+            raise PackError(f"{conn.shown} does not serve the Shaman v2 API (GET get-token answered "
+                            f"{resp.status_code} {_text(resp)}); for a Flamenco 3 Manager use flamenco://")
         if resp.status_code != 200:
             raise PackError(f"{conn.shown}: cannot get a token (GET get-token: {resp.status_code} "
                             f"{_text(resp)}); {auth_hint('v2')}")

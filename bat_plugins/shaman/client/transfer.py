@@ -17,7 +17,7 @@ import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 
 import requests
 
@@ -128,7 +128,7 @@ class ShamanTransfer(Transfer):
         log.info("round %d: %d of %d file(s) to upload to %s", io.round, len(needed), len(asked), self.where)
         return [by_path[path] for path in needed]
 
-    def _refused(self, what: str, resp: requests.Response, entries: Sequence[Entry] = ()) -> None:
+    def _refused(self, what: str, resp: requests.Response, entries: Sequence[Entry] = ()) -> NoReturn:
         """Raise for an error answer: retryable for 5xx and the like, a pack error otherwise."""
         status = resp.status_code
         text = f"{status} {self.codec.error_text(resp.content, entries)}".strip()
