@@ -22,13 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# First: skips this module when the shaman-server extra (aiohttp, requests) is missing.
+from .shaman_server import Server, all_blobs, sha, start_server, temp_files, wait_until
+
+# isort: split
 from aiohttp import web
 
 from bat_core.pack import pack
 from bat_core.progress import PackCallback
 
 from .shaman_fault_proxy import Delay, FaultProxy, HangUp, Seen
-from .shaman_server import Server, all_blobs, sha, start_server, temp_files, wait_until
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo"
 BLEND = str(DEMO / "shot.blend")
