@@ -168,7 +168,7 @@ class ShamanTransfer(Transfer):
             raise RetryableError(f"{entry.path}: the server asked to come back later")
         if reply is Reply.RETRY:
             raise RetryableError(f"{entry.path}: {message}")
-        if self.endpoint.api == "v3" and item.size == 0 and resp.status_code == 400:
+        if self.endpoint.api == "v3" and item.size == 0 and resp.status_code == 400 and "required" in message:
             # Flamenco 3's request validator refuses empty bodies (shaman-v3-protocol.md 4.3):
             # the file cannot be stored there, so the checkout goes without it.
             with self._lock:
