@@ -108,12 +108,20 @@ def pack_summary(packed: list[dict[str, Any]]) -> str:
                            "bat/cp (<=1.3x)", "re-pack/list (<=1x)", "re-pack transfers"])
 
 
+def shaman_summary(results: list[dict[str, Any]]) -> str:
+    rows = [[r["file"], api, f"{r[f'{api}_first_over_dir']:.2f}x", f"{r[f'{api}_repack_over_list']:.2f}x",
+             str(r["facts"][api]["repack"]["uploaded_bytes"]), f"{r['concurrent']['eight_over_one']:.2f}x"]
+            for r in results for api in ("v2", "v3")]
+    return bl.table(rows, ["shaman summary", "api", "first/dir (<=1.5x)", "re-pack/list (<=1.5x)",
+                           "re-pack bytes (0)", "8 clients / 1"])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--blender-python", action="append", help="a Python with bpy (repeatable)")
     p.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median)")
     p.add_argument("--rebuild", action="store_true", help="rebuild the scenes even if present")
-    p.add_argument("--only", choices=["open", "trace", "pack", "s3"], help="run one benchmark only")
+    p.add_argument("--only", choices=["open", "trace", "pack", "s3", "shaman"], help="run one benchmark only")
     p.add_argument("--bat-python", help="passed on to bench_trace.py")
     for key, default in bl.SCENE_DEFAULTS.items():
         p.add_argument(f"--{key}", type=int, default=default, help=f"scene scale (default {default})")
@@ -140,11 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "s3"):  # bench_s3.py prints its own table (a local SeaweedFS: the test extra)
         print()
         run_bench("bench_s3.py", [f for f in files if f.name == "shot.blend"], args.runs, [])
+    shaman: list[dict[str, Any]] = []
+    if args.only in (None, "shaman"):
+        print()
+        shaman = run_bench("bench_shaman.py", [f for f in files if f.name == "shot.blend"], args.runs, [])
     print()
     if opened or traced:
         print(summary(opened, traced))
     if packed:
         print(pack_summary(packed))
+    if shaman:
+        print(shaman_summary(shaman))
     return 0
 
 

@@ -162,3 +162,9 @@ def token(jwt_secret: str, subject: str, lifetime: str) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--lifetime") from None
     click.echo(make_token(jwt_secret.encode("utf-8"), subject, lifetime_s=seconds))
+
+
+# The client's command (bat_plugins/shaman/client/push.py).
+from .client.push import push  # noqa: E402
+
+shaman.add_command(push)
