@@ -14,6 +14,7 @@ import mmap
 import os
 import struct
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -105,25 +106,55 @@ def load(fh: BinaryIO, kind: Compression, file_size: int) -> bytearray | mmap.mm
         return buf
 
 
-def write(path: Path, data: memoryview | bytes, kind: Compression, level: int = 3) -> None:
-    """Write ``data`` to ``path`` compressed as ``kind`` (zstd in Blender's seekable format)."""
+def write(path: Path, chunks: Iterable[memoryview | bytes], kind: Compression, level: int = 3) -> None:
+    """Write the concatenation of ``chunks`` to ``path``, compressed as ``kind``.
+
+    The pieces are written as they come (zstd in Blender's seekable format, one
+    frame per megabyte), so a saved copy is never assembled in memory.
+    """
     with open(path, "wb") as out:
         if kind is Compression.NONE:
-            out.write(data)
+            for chunk in chunks:
+                out.write(chunk)
         elif kind is Compression.GZIP:
             with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) as gz:
-                gz.write(data)
+                for chunk in chunks:
+                    gz.write(chunk)
         else:
-            _write_zstd_seekable(out, memoryview(data), level)
+            _write_zstd_seekable(out, chunks, level)
         out.flush()
         os.fsync(out.fileno())
 
 
-def _write_zstd_seekable(out: BinaryIO, data: memoryview, level: int) -> None:
+def _frames(chunks: Iterable[memoryview | bytes], size: int) -> Iterator[memoryview | bytes]:
+    """Re-cut a stream of pieces into consecutive pieces of ``size`` bytes (the last
+    may be shorter).  A frame within one piece is a view of it; only frames that
+    straddle pieces are joined."""
+    pending: list[memoryview | bytes] = []
+    pending_len = 0
+    for chunk in chunks:
+        view = memoryview(chunk)
+        pos = 0
+        while pos < len(view):
+            take = min(size - pending_len, len(view) - pos)
+            piece = view[pos : pos + take]
+            pos += take
+            if not pending and take == size:
+                yield piece
+                continue
+            pending.append(piece)
+            pending_len += take
+            if pending_len == size:
+                yield b"".join(pending)
+                pending, pending_len = [], 0
+    if pending:
+        yield b"".join(pending)
+
+
+def _write_zstd_seekable(out: BinaryIO, chunks: Iterable[memoryview | bytes], level: int) -> None:
     cctx = zstandard.ZstdCompressor(level=level, write_content_size=True)
     entries: list[tuple[int, int]] = []
-    for start in range(0, len(data), _FRAME_SIZE):
-        chunk = data[start : start + _FRAME_SIZE]
+    for chunk in _frames(chunks, _FRAME_SIZE):
         frame = cctx.compress(chunk)
         out.write(frame)
         entries.append((len(frame), len(chunk)))

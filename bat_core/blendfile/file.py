@@ -7,6 +7,7 @@ import logging
 import mmap
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -67,6 +68,9 @@ class BlendFile:
         self._end_pos = 0
         self._special: list[int] = []
         self._addr_pos: dict[int, int] = {}
+        #: New data for blocks that were given more (or fewer) bytes than they had, by
+        #: header position; applied by :meth:`save`, never to the source buffer.
+        self._replaced: dict[int, bytes] = {}
         self.buf: Any = None
         try:
             fh = open(self.path, "rb")  # noqa: SIM115 - kept open for the mapping's life
@@ -188,6 +192,10 @@ class BlendFile:
                 raw_code, sdna, old, length, count = self._unpack_header(self.buf, pos)
             else:
                 raw_code, length, old, sdna, count = self._unpack_header(self.buf, pos)
+            if self._replaced:
+                replaced = self._replaced.get(pos)
+                if replaced is not None:
+                    length = len(replaced)
             code = _CODES.get(raw_code)
             if code is None:
                 code = raw_code.rstrip(b"\0")
@@ -336,16 +344,81 @@ class BlendFile:
 
     # --- saving --------------------------------------------------------------------
 
+    @property
+    def max_block_size(self) -> int:
+        """The most bytes one block can hold: its header stores the length as a signed
+        32-bit integer (12-byte file header) or a signed 64-bit one (17-byte header)."""
+        return (1 << 63) - 1 if self.header.format_version == 1 else (1 << 31) - 1
+
+    def replace_block_data(self, block: Block, data: bytes) -> None:
+        """Give a raw data block new contents of any length, in the private copy.
+
+        ``char *`` strings (a text's file path, a bake directory) live in a data
+        block of their own, sized to the string they held; a longer string needs a
+        bigger block.  The new bytes are kept beside the file's buffer (the source
+        is never written to) and :meth:`save` writes them in place of the old
+        data, with the block header's length changed to match.  Nothing else
+        moves: blocks refer to each other by old memory address, not by position.
+
+        Files with a 12-byte header keep every block a multiple of 4 bytes long
+        (Blender up to 4.x aligns them so), so the data is padded with NULs there.
+        Only raw data blocks (DNA struct 0, one element) can be replaced: the
+        fields of a struct block are read in place.
+        """
+        if block.file is not self or self.buf is None:
+            raise ValueError("the block does not belong to this open file")
+        if block.sdna_index != 0 or block.count != 1:
+            raise ValueError(f"block {block.code!r} at address 0x{block.addr_old:x} is not raw data; "
+                             "only raw data blocks can be given new contents")
+        if self.header.format_version == 0 and len(data) % 4:
+            data = bytes(data) + bytes(4 - len(data) % 4)
+        else:
+            data = bytes(data)
+        if len(data) > self.max_block_size:
+            raise ValueError(f"{len(data)} bytes do not fit in one block of this file "
+                             f"({self.max_block_size} max)")
+        self._replaced[block.offset - self._header_size] = data
+        block.size = len(data)
+        self.modified = True
+
+    def block_data(self, block: Block) -> bytes:
+        """A block's bytes: its replacement when it was given one, else the file's."""
+        if self._replaced:
+            replaced = self._replaced.get(block.offset - self._header_size)
+            if replaced is not None:
+                return replaced
+        return bytes(self.buf[block.offset : block.offset + block.size])
+
+    def is_replaced(self, block: Block) -> bool:
+        return (block.offset - self._header_size) in self._replaced
+
+    def _chunks(self, view: memoryview) -> Iterator[memoryview | bytes]:
+        """The saved file as consecutive pieces: views of the buffer between replaced
+        blocks, and each replaced block's new header and data.  Nothing is copied."""
+        hsize = self._header_size
+        length_at = 3 if self.header.format_version == 1 else 1
+        start = 0
+        for pos in sorted(self._replaced):
+            data = self._replaced[pos]
+            old_length = self._unpack_header(self.buf, pos)[length_at]
+            yield view[start:pos]
+            yield self.header.with_length(view[pos : pos + hsize], len(data))
+            yield data
+            start = pos + hsize + old_length
+        yield view[start:]
+
     def save(self, path: os.PathLike[str] | str, compress: Compression | None = None) -> None:
         """Write the (possibly modified) file to ``path``, compressed like the source.
 
         Refuses to overwrite the source: a blend file ``bat`` reads is never changed.
+        The file is written streaming, piece by piece, straight from the buffer.
         """
         dest = Path(path)
         if dest.exists() and os.path.samefile(dest, self.path):
             raise BlendFileError(dest, "refusing to overwrite the source blend file")
         kind = self.compression if compress is None else compress
-        compression.write(dest, memoryview(self.buf), kind)
+        with memoryview(self.buf) as view:
+            compression.write(dest, self._chunks(view), kind)
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -359,6 +432,7 @@ class BlendFile:
         self._positions = None
         self._special = []
         self._addr_pos = {}
+        self._replaced = {}
         self._by_code = None
 
     def __enter__(self) -> BlendFile:

@@ -35,6 +35,15 @@ class BlendHeader:
         """
         return _SCAN_LAYOUTS[(self.format_version, self.pointer_size, self.endian)]
 
+    def with_length(self, block_header: bytes | memoryview, length: int) -> bytes:
+        """A block header (as stored) with its length field set to ``length``."""
+        layout = self.block_header_struct
+        if self.format_version == 1:
+            code, sdna, old, _, count = layout.unpack_from(block_header)
+            return layout.pack(code, sdna, old, length, count)
+        code, _, old, sdna, count = layout.unpack_from(block_header)
+        return layout.pack(code, length, old, sdna, count)
+
     @property
     def pointer_format(self) -> str:
         return self.endian + ("Q" if self.pointer_size == 8 else "I")
