@@ -26,6 +26,9 @@ _BASIC_FORMATS = {
 }
 _FORMAT_BY_SIZE = {1: "b", 2: "h", 4: "i", 8: "q"}
 _DIMS = re.compile(rb"\[(\d+)\]")
+#: No real DNA array has more elements than this (struct sizes are 16-bit); a
+#: bigger one is a corrupt name, refused before it becomes a huge number.
+_MAX_ELEMENTS = 1 << 24
 _UNKNOWN: Any = object()
 
 
@@ -110,7 +113,7 @@ class Struct:
                 raise DNAError(dna.source, f"struct {self.name.decode()} refers to an unknown type or name")
             type_name = dna.type_names[type_idx]
             raw = dna.names[name_idx]
-            dims = tuple(int(d) for d in _DIMS.findall(raw))
+            dims = dna.dims(name_idx)
             count = 1
             for d in dims:
                 count *= d
@@ -269,11 +272,25 @@ def _compile(struct_: Struct, path: tuple[bytes | int, ...]) -> Callable[[Any, i
 _POINTER_PREFIXES = (b"*", b"(*")
 
 
-def _count(raw: bytes) -> int:
-    """Element count of an array member name like ``mat[4][4]``."""
+def _dims(raw: bytes) -> tuple[int, ...]:
+    """Array dimensions of a member name like ``mat[4][4]``; ValueError past any real size."""
+    dims = []
     count = 1
     for d in _DIMS.findall(raw):
-        count *= int(d)
+        if len(d) > 9:
+            raise ValueError(f"array dimension {d[:12].decode()}... in {raw[:80]!r}")
+        n = int(d)
+        count *= n
+        if count > _MAX_ELEMENTS:
+            raise ValueError(f"array of {count} elements in {raw[:80]!r}")
+        dims.append(n)
+    return tuple(dims)
+
+
+def _product(dims: tuple[int, ...]) -> int:
+    count = 1
+    for d in dims:
+        count *= d
     return count
 
 
@@ -318,9 +335,15 @@ class DNA:
         pos = self._expect(data, 0, b"SDNA")
         self.names, pos = self._strings(data, pos, b"NAME")
         self.type_names, pos = self._strings(data, pos, b"TYPE")
+        # DNA names are C identifiers: anything else is damage, and refusing it here
+        # lets every message and look-up decode them as ASCII.
+        if not (b"".join(self.names).isascii() and b"".join(self.type_names).isascii()):
+            raise DNAError(self.source, "corrupt DNA block: a name or type name is not ASCII")
         pos = self._expect(data, pos, b"TLEN")
         ntypes = len(self.type_names)
-        self.type_sizes = list(struct.unpack_from(f"{self.endian}{ntypes}h", data, pos))
+        # Sizes and indexes are C shorts that are never negative: read unsigned so a
+        # damaged one cannot index backwards or give a struct a negative size.
+        self.type_sizes = list(struct.unpack_from(f"{self.endian}{ntypes}H", data, pos))
         pos = _align4(pos + 2 * ntypes)
         pos = self._expect(data, pos, b"STRC")
         (nstructs,) = struct.unpack_from(self.endian + "i", data, pos)
@@ -330,14 +353,18 @@ class DNA:
         self.structs: list[Struct] = []
         self.struct_by_type_index: dict[int, Struct] = {}
         self.struct_by_name: dict[bytes, Struct] = {}
-        short2 = struct.Struct(self.endian + "hh")
-        name_info = [(n.startswith(_POINTER_PREFIXES), _count(n) if b"[" in n else 1) for n in self.names]
+        short2 = struct.Struct(self.endian + "HH")
+        self._name_dims = [_dims(n) if b"[" in n else () for n in self.names]
+        name_info = [(n.startswith(_POINTER_PREFIXES), _product(d)) for n, d in zip(self.names, self._name_dims,
+                                                                                     strict=True)]
         for index in range(nstructs):
             type_idx, nfields = short2.unpack_from(data, pos)
             pos += 4
-            if not 0 <= type_idx < ntypes or nfields < 0:
+            if type_idx >= ntypes:
                 raise DNAError(self.source, f"corrupt DNA block: struct {index} has type {type_idx}")
-            flat = struct.unpack_from(f"{self.endian}{2 * nfields}h", data, pos)
+            if type_idx in self.struct_by_type_index:
+                raise DNAError(self.source, f"corrupt DNA block: type {type_idx} is described twice")
+            flat = struct.unpack_from(f"{self.endian}{2 * nfields}H", data, pos)
             pos += 4 * nfields
             members = list(zip(flat[0::2], flat[1::2], strict=True))
             self._check_size(index, type_idx, members, name_info)
@@ -345,6 +372,42 @@ class DNA:
             self.structs.append(st)
             self.struct_by_type_index[type_idx] = st
             self.struct_by_name.setdefault(st.name, st)
+        self._check_nesting(name_info)
+
+    def dims(self, name_index: int) -> tuple[int, ...]:
+        """Array dimensions of a member name (``()`` for a single value)."""
+        return self._name_dims[name_index]
+
+    def _check_nesting(self, name_info: list[tuple[bool, int]]) -> None:
+        """Refuse a struct that contains itself by value, directly or through others.
+
+        C cannot express that, so only a damaged DNA does; code that walks
+        embedded structs (layouts, the expander) would otherwise never end.
+        """
+        by_type = self.struct_by_type_index
+        embeds = {st.index: {by_type[t].index for t, n in st.members if t in by_type and not name_info[n][0]}
+                  for st in self.structs}
+        done: set[int] = set()
+        for root in embeds:
+            if root in done:
+                continue
+            # Iterative depth-first search; a struct on the current path seen again is a cycle.
+            path: set[int] = {root}
+            stack = [(root, iter(embeds[root]))]
+            while stack:
+                node, children = stack[-1]
+                child = next(children, None)
+                if child is None:
+                    stack.pop()
+                    path.discard(node)
+                    done.add(node)
+                    continue
+                if child in path:
+                    name = self.structs[child].name.decode()
+                    raise DNAError(self.source, f"corrupt DNA block: struct {name} contains itself")
+                if child not in done:
+                    path.add(child)
+                    stack.append((child, iter(embeds[child])))
 
     def _check_size(self, index: int, type_idx: int, members: list[tuple[int, int]],
                     name_info: list[tuple[bool, int]]) -> None:

@@ -6,6 +6,7 @@ import gc
 import logging
 import mmap
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,27 @@ def _shared_dna(data: bytes, endian: str, pointer_size: int, source: str) -> DNA
     return dna
 
 
+def _open_regular(path: Path) -> Any:
+    """Open a regular file for reading; a FIFO, device or directory is refused
+    without blocking (opening a FIFO waits for a writer; reading a device may
+    never end)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise BlendFileError(path, exc.strerror or str(exc)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise BlendFileError(path, f"{kind}, not a blend file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class BlendFile:
     """A blend file opened read-only, with an index of its blocks.
 
@@ -72,10 +94,7 @@ class BlendFile:
         #: header position; applied by :meth:`save`, never to the source buffer.
         self._replaced: dict[int, bytes] = {}
         self.buf: Any = None
-        try:
-            fh = open(self.path, "rb")  # noqa: SIM115 - kept open for the mapping's life
-        except OSError as exc:
-            raise BlendFileError(path, exc.strerror or str(exc)) from None
+        fh = _open_regular(self.path)
         try:
             self._load(fh)
         except BlendFileError:
@@ -99,7 +118,13 @@ class BlendFile:
         self.compression = compression.detect(magic)
         if self.compression is Compression.NONE and not magic.startswith(b"BLEN"):
             raise BlendFileError(self.path, "not a blend file (no BLENDER header)")
-        self.buf = compression.load(fh, self.compression, size)
+        if self.compression is Compression.NONE:
+            try:
+                self.buf = compression.load(fh, self.compression, size)
+            except OSError as exc:  # not "cannot decompress": a plain file that cannot be mapped
+                raise BlendFileError(self.path, f"cannot read: {exc.strerror or exc}") from None
+        else:
+            self.buf = compression.load(fh, self.compression, size)
         self.header: BlendHeader = parse_header(bytes(self.buf[:17]))
         self._unpack_header = self.header.block_header_struct.unpack_from
         self._header_size = self.header.block_header_struct.size
@@ -158,7 +183,7 @@ class BlendFile:
                     addr_pos[old] = pos
                     last = pos
                     pos += hsize + length
-        except struct.error:
+        except (struct.error, OverflowError):  # past the end (or past what an index can hold)
             self._scan_failed(last, code, length)
         finally:
             if gc_was_enabled:
@@ -281,10 +306,10 @@ class BlendFile:
                 f"but the DNA has {len(structs)}"
             )
         st = structs[block.sdna_index]
-        if block.sdna_index and st.size > block.size:
+        if block.sdna_index and st.size * max(block.count, 1) > block.size:
             raise BlendFileError(
-                self.path, f"block {block.code!r} holds {block.size} bytes, too few for a "
-                f"{st.name.decode()} ({st.size} bytes)"
+                self.path, f"block {block.code!r} holds {block.size} bytes, too few for "
+                f"{max(block.count, 1)} {st.name.decode()} ({st.size} bytes each)"
             )
         return st
 

@@ -49,14 +49,16 @@ class BlendHeader:
         return self.endian + ("Q" if self.pointer_size == 8 else "I")
 
 
-# The large (format 1) block header is code, sdna, old, len, count; the reader
-# reorders it so every layout is consumed the same way (see BHeadReader).
+# The small (format 0) block header is code, len, old, sdna, count; the large
+# (format 1) one is code, sdna, old, len, count.  Lengths are read unsigned, as
+# the index scan reads them: a length with the top bit set is a corrupt file,
+# reported as a block running past the end, never a negative size.
 _BHEAD_LAYOUTS = {
-    (0, 4, "<"): struct.Struct("<4siIii"),
-    (0, 4, ">"): struct.Struct(">4siIii"),
-    (0, 8, "<"): struct.Struct("<4siQii"),
-    (0, 8, ">"): struct.Struct(">4siQii"),
-    (1, 8, "<"): struct.Struct("<4siQqq"),
+    (0, 4, "<"): struct.Struct("<4sIIii"),
+    (0, 4, ">"): struct.Struct(">4sIIii"),
+    (0, 8, "<"): struct.Struct("<4sIQii"),
+    (0, 8, ">"): struct.Struct(">4sIQii"),
+    (1, 8, "<"): struct.Struct("<4siQQq"),
 }
 
 _SCAN_LAYOUTS = {
