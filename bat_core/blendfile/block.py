@@ -11,7 +11,7 @@ import struct
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .dna import FieldPath, Struct
+from .dna import FieldPath, MissingFieldError, Struct
 
 if TYPE_CHECKING:
     from .file import BlendFile
@@ -53,7 +53,7 @@ class StructView:
         reader = self.dna_type.reader_or_none(path)
         if reader is None:
             if default is _MISSING:
-                raise KeyError(f"{self.dna_type_name} has no field {path!r}")
+                raise MissingFieldError(self.file.path, f"{self.dna_type_name} has no field {path!r}")
             return default
         return reader(self.file, self.offset)
 

@@ -74,11 +74,11 @@ class TooLarge(ValueError):
 
 
 #: How much a compressed blend file may expand: real ones shrink 2-10 times with
-#: zstd or gzip, so a thousand times is far beyond any, yet it stops a small
+#: zstd or gzip, so 256 times is far beyond any, yet it stops a small
 #: crafted stream (a "decompression bomb") from filling the memory.  Small
 #: files get a floor, so that a legitimately tiny file is never refused.
-MAX_RATIO = 1000
-MIN_LIMIT = 128 << 20
+MAX_RATIO = 256
+MIN_LIMIT = 64 << 20
 #: zstd's own default bound on the window a frame may ask the decoder for.
 _MAX_WINDOW = 1 << 27
 

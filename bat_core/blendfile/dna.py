@@ -36,6 +36,19 @@ class DNAError(BlendFileError):
     """The DNA block is malformed or contradicts itself."""
 
 
+class MissingFieldError(DNAError, KeyError):
+    """A struct (or the DNA) has no such field or struct, or no such array element.
+
+    A KeyError, so code probing for fields that differ between Blender versions
+    can catch it as one; a :class:`BlendFileError` too, because a field that code
+    relies on and the DNA lacks means the file is damaged (or not what it
+    claims), which the CLI reports in one line like any other bad file.
+    """
+
+    def __str__(self) -> str:  # the message, not KeyError's quoted repr of it
+        return Exception.__str__(self)
+
+
 class Field:
     """One member of a DNA struct, with its place and size inside the struct."""
 
@@ -148,7 +161,8 @@ class Struct:
         try:
             return self._by_name[name]
         except KeyError:
-            raise KeyError(f"{self.name.decode()} has no field {name.decode()!r}") from None
+            raise MissingFieldError(self.dna.source, f"{self.name.decode()} has no field "
+                                    f"{name.decode('ascii', 'replace')!r}") from None
 
     def has_field(self, name: bytes | str) -> bool:
         try:
@@ -166,7 +180,7 @@ class Struct:
         """
         fn = self.reader_or_none(path)
         if fn is None:
-            raise KeyError(f"{self.name.decode()} has no field {path!r}")
+            raise MissingFieldError(self.dna.source, f"{self.name.decode()} has no field {path!r}")
         return fn
 
     def reader_or_none(self, path: FieldPath) -> Callable[[Any, int], Any] | None:
@@ -180,7 +194,7 @@ class Struct:
         if fn is _UNKNOWN:
             try:
                 fn = _compile(self, _normalise(path))
-            except KeyError:
+            except KeyError:  # no such field, or no such element of an array
                 fn = None
             self._readers[key] = fn
         return fn  # type: ignore[no-any-return]
@@ -205,9 +219,10 @@ def _locate(struct_: Struct, path: tuple[bytes | int, ...]) -> tuple[int, Field,
     for part in path:
         if isinstance(part, int):
             if field is None or not dims:
-                raise KeyError(f"cannot index {path!r}: not an array")
+                raise MissingFieldError(struct_.dna.source, f"cannot index {path!r}: not an array")
             if not 0 <= part < dims[0]:
-                raise IndexError(f"index {part} out of range for {field.raw_name.decode()}")
+                raise MissingFieldError(struct_.dna.source,
+                                        f"index {part} out of range for {field.raw_name.decode()}")
             stride = count // dims[0] * field.elem_size
             offset += part * stride
             count //= dims[0]
@@ -215,7 +230,8 @@ def _locate(struct_: Struct, path: tuple[bytes | int, ...]) -> tuple[int, Field,
             continue
         if field is not None:
             if field.is_pointer or field.struct is None or dims:
-                raise KeyError(f"cannot look up {part.decode()!r} inside {field.raw_name.decode()}")
+                raise MissingFieldError(struct_.dna.source, f"cannot look up {part.decode('ascii', 'replace')!r} "
+                                        f"inside {field.raw_name.decode()}")
             cur = field.struct
         assert cur is not None
         field = cur.field(part)
@@ -223,7 +239,7 @@ def _locate(struct_: Struct, path: tuple[bytes | int, ...]) -> tuple[int, Field,
         count = field.count
         dims = field.dims
     if field is None:
-        raise KeyError("empty field path")
+        raise MissingFieldError(struct_.dna.source, "empty field path")
     return offset, field, count
 
 
@@ -254,7 +270,8 @@ def _compile(struct_: Struct, path: tuple[bytes | int, ...]) -> Callable[[Any, i
 
         return read_chars
     if field.fmt is None:
-        raise KeyError(f"field {field.raw_name.decode()} of type {field.type_name.decode()} cannot be read")
+        raise MissingFieldError(dna.source, f"field {field.raw_name.decode()} of type "
+                                f"{field.type_name.decode()} cannot be read")
     unpack = struct.Struct(endian + (str(count) if count > 1 else "") + field.fmt).unpack_from
     if count == 1:
         return lambda view, base: unpack(view.buf, base + offset)[0]
@@ -432,6 +449,10 @@ class DNA:
                            f"but the DNA says {sizes[type_idx]}")
 
     def struct(self, name: bytes | str) -> Struct:
+        """The struct called ``name``; :class:`MissingFieldError` (a KeyError) when there is none."""
         if isinstance(name, str):
             name = name.encode()
-        return self.struct_by_name[name]
+        try:
+            return self.struct_by_name[name]
+        except KeyError:
+            raise MissingFieldError(self.source, f"the DNA has no struct {name.decode('ascii', 'replace')}") from None
