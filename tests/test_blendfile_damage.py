@@ -125,6 +125,9 @@ CASES: dict[str, Callable[[], bytes]] = {
     "sdna-negative": lambda: set_header(plain("shot-v50.blend"), b"OB\0\0", sdna=-1),
     "sdna-huge": lambda: set_header(plain("shot-v42.blend"), b"OB\0\0", sdna=0x7FFFFFFF),
     "no-endb": lambda: plain("shot-v50.blend")[:-20],
+    # Millions of empty headers (a long run of zeros): refused at the first, not indexed.
+    "zeros-after-the-header": lambda: plain("shot-v50.blend")[:17] + bytes(8 << 20),
+    "zstd-of-zeros-after-the-header": lambda: m.zstd_seekable(plain("shot-v42.blend")[:12] + bytes(32 << 20)),
     # The DNA.
     "dna-non-ascii-name": lambda: change_dna(plain("shot-v50.blend"), _non_ascii_name),
     "dna-sizes-lie": lambda: change_dna(plain("shot-v42.blend"), _sizes_lie),

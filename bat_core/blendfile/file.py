@@ -11,7 +11,7 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import BlendFileError, UnknownPointerError
 from . import compression
@@ -169,6 +169,8 @@ class BlendFile:
                     if code != data_code:
                         if code == end_code:
                             break
+                        if not code[0]:
+                            self._no_code(pos)
                         add_special(pos)
                     addr_pos[old] = pos
                     last = pos
@@ -179,6 +181,8 @@ class BlendFile:
                     if code != data_code:
                         if code == end_code:
                             break
+                        if not code[0]:
+                            self._no_code(pos)
                         add_special(pos)
                     addr_pos[old] = pos
                     last = pos
@@ -193,6 +197,11 @@ class BlendFile:
         self._end_pos = pos  # the ENDB block
         self._special = special
         self._addr_pos = addr_pos
+
+    def _no_code(self, pos: int) -> NoReturn:
+        """Every block Blender writes has a code (``DATA``, ``OB``...); a header of zeros
+        is damage, often a run of them: stop at the first rather than index millions."""
+        raise BlendFileError(self.path, f"corrupt: the block header at byte {pos} has no block code")
 
     def _scan_failed(self, last: int, code: bytes, length: int) -> None:
         """Say why a header could not be read: the file ends, or a block claims too much."""
