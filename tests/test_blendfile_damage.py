@@ -112,6 +112,20 @@ def _zstd_seek_table_claims(data: bytes) -> bytes:
     return bytes(out)
 
 
+def _zstd_frame_claims(data: bytes) -> bytes:
+    """A single zstd frame whose header says it holds a terabyte."""
+    import zstandard
+
+    frame = bytearray(zstandard.ZstdCompressor(level=1, write_content_size=True).compress(data))
+    descriptor = frame[4]
+    assert descriptor >> 6 == 2  # a 4-byte content size field: make it the 8-byte kind
+    single = descriptor & 0x20
+    window = b"" if single else bytes(frame[5:6])
+    at = 5 + len(window)
+    rest = frame[at + 4 :]
+    return bytes(frame[:4]) + bytes([(descriptor & 0x3F) | 0xC0]) + window + struct.pack("<Q", 1 << 40) + rest
+
+
 CASES: dict[str, Callable[[], bytes]] = {
     # Block headers.
     "huge-length-v50": lambda: set_header(plain("shot-v50.blend"), b"REND", length=(1 << 64) - 1),
@@ -141,6 +155,7 @@ CASES: dict[str, Callable[[], bytes]] = {
     # Compressed streams.
     "zstd-truncated": lambda: (SEEDS / "shot-v50.blend").read_bytes()[:30000],
     "zstd-seek-table-claims-4gb": lambda: _zstd_seek_table_claims(plain("shot-v42.blend")),
+    "zstd-frame-claims-1tb": lambda: _zstd_frame_claims(plain("shot-v50.blend")),
     "gzip-truncated": lambda: (SEEDS / "legacy279-doubly_linked.blend").read_bytes()[:20000],
     "gzip-garbage-after": lambda: (SEEDS / "legacy279-doubly_linked.blend").read_bytes() + b"\x1f\x8bjunk",
     "gzip-of-garbage": lambda: gzip.compress(os.urandom(4096)),
