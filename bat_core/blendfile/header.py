@@ -23,7 +23,8 @@ class BlendHeader:
 
     @property
     def block_header_struct(self) -> struct.Struct:
-        """Layout of one block header; fields come out as (code, len, old, sdna, count)."""
+        """Layout of one block header: (code, len, old, sdna, count), or (code, sdna, old,
+        len, count) for format 1."""
         return _BHEAD_LAYOUTS[(self.format_version, self.pointer_size, self.endian)]
 
     @property

@@ -167,6 +167,11 @@ def time_bound(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def _peak_rss() -> int:
+    """The process's peak resident size so far, in bytes (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _address_space() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
@@ -211,6 +216,7 @@ def run_input(data: bytes, work: Path, *, timeout: float = 30.0, memory: int = 1
     stage = "open"
     started = time.monotonic()
     errors_before = len(_LOG.errors)
+    peak_before = _peak_rss()
     try:
         with quiet_logging(), sandboxed_walks(work.parent), time_bound(timeout), memory_bound(memory):
             with open_blend(blend) as bf:
@@ -240,6 +246,13 @@ def run_input(data: bytes, work: Path, *, timeout: float = 30.0, memory: int = 1
         shutil.rmtree(out, ignore_errors=True)
     if len(_LOG.errors) > errors_before and not outcome.failed:
         outcome = Outcome("fail", "logging", "LoggingError: " + _LOG.errors[-1])
+    grown = _peak_rss() - peak_before
+    if grown > max(memory // 4, 64 * len(data)) and not outcome.failed:
+        # The peak resident size only ever rises: an input that raises it this far
+        # allocated far beyond its own size, even though it stayed under the bound.
+        outcome = Outcome("fail", outcome.stage, f"MemoryGrowth: the peak resident size rose by "
+                          f"{grown >> 20} MiB for a {len(data)}-byte input ({outcome.status}: "
+                          f"{outcome.message[:200]})")
     outcome.seconds = time.monotonic() - started
     return outcome
 
