@@ -120,7 +120,7 @@ def run_atheris(args: argparse.Namespace, work: Path, stats: Stats) -> None:
         import bat_plugins.directory
         import bat_plugins.readers  # noqa: F401
 
-    corpus_dir = Path(tempfile.mkdtemp(prefix="batfuzz-libfuzzer-")) / "corpus"  # not inside the sandbox
+    corpus_dir = Path(tempfile.mkdtemp(prefix="batfuzz-libfuzzer-", dir=work.parent.parent)) / "corpus"
     corpus_dir.mkdir()
     (corpus_dir.parent / "artifacts").mkdir()
     for i, data in enumerate(_seed_inputs()):
@@ -170,10 +170,14 @@ def main() -> int:
     parser.add_argument("--log", type=Path, help="also write progress and failures to this file")
     parser.add_argument("--stats", type=Path, help="write the final figures (JSON) to this file")
     parser.add_argument("--every", type=int, default=1000, help="report progress every N inputs")
+    parser.add_argument("--tmp", type=Path, help="where to work (default: /dev/shm when there is one)")
     parser.add_argument("--replay", type=Path, nargs="+", help="run stored inputs (files or directories) once")
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="batfuzz-"))
+    # In memory when it can be (/dev/shm): every pack writes and fsyncs its files.
+    tmp = args.tmp or (Path("/dev/shm") if Path("/dev/shm").is_dir() else None)
+    root = Path(tempfile.mkdtemp(prefix="batfuzz-", dir=tmp))
+    tempfile.tempdir = str(root)  # the packer's own temporary files too
     work = harness.make_workdir(root)
     if args.replay:
         return replay(args.replay, work, args)
