@@ -291,7 +291,9 @@ class BlendFile:
         """(code, sdna index, data offset, size, count) of the block at ``addr``, or None.
 
         For walkers that visit many blocks and keep few (the expander, the node
-        walker): no :class:`Block` object is made.  The sdna index is not checked.
+        walker): no :class:`Block` object is made.  The sdna index is not checked,
+        and a block given new contents (:meth:`replace_block_data`) is described as
+        the source file has it.
         """
         pos = self._addr_pos.get(addr)
         if pos is None:
