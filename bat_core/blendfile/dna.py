@@ -105,6 +105,16 @@ class Struct:
         return f"<Struct {self.name.decode()} size={self.size}>"
 
     @property
+    def is_id(self) -> bool:
+        """An ID datablock's struct: ``ID`` itself, or one whose first member is ``ID id``."""
+        if self.name == b"ID":
+            return True
+        if not self._members:
+            return False
+        type_idx, name_idx = self._members[0]
+        return self.dna.type_names[type_idx] == b"ID" and self.dna.names[name_idx] == b"id"
+
+    @property
     def members(self) -> Sequence[tuple[int, int]]:
         """The raw (type index, name index) pairs, for whole-DNA analyses that should
         not pay for laying out every struct."""

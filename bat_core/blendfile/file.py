@@ -317,6 +317,13 @@ class BlendFile:
                 f"but the DNA has {len(structs)}"
             )
         st = structs[block.sdna_index]
+        if len(block.code) == 2 and block.code not in NON_ID_CODES and not st.is_id:
+            # An ID block (``IM``, ``OB``...) always holds an ID struct; anything else
+            # would have readers take, say, a pointer for the image's file path.
+            raise BlendFileError(
+                self.path, f"block {block.code.decode('ascii', 'replace')!r} is an ID block but holds a "
+                f"{st.name.decode()}, which is not an ID"
+            )
         if block.sdna_index and st.size * max(block.count, 1) > block.size:
             raise BlendFileError(
                 self.path, f"block {block.code!r} holds {block.size} bytes, too few for "
