@@ -98,6 +98,17 @@ def _missing_field(t: m.DNATables) -> None:
     t.names[i] = b"*storagX"
 
 
+def _id_name_not_chars(t: m.DNATables) -> None:
+    """ID.name made a short array of the same size (a fuzz finding: names became tuples)."""
+    si = _struct_index(t, b"ID")
+    members = t.structs[si][1]
+    for k, (_, name_idx) in enumerate(members):
+        if t.names[name_idx].startswith(b"name["):
+            size = int(t.names[name_idx][5:-1])
+            t.names.append(b"name[%d]" % (size // 2))
+            members[k] = (t.types.index(b"short"), len(t.names) - 1)
+
+
 def _member_index_past_end(t: m.DNATables) -> None:
     si = _struct_index(t, b"Object")
     _, members = t.structs[si]
@@ -168,6 +179,7 @@ CASES: dict[str, Callable[[], bytes]] = {
                                                          _two_structs_contain_each_other),
     "dna-field-missing": lambda: change_dna(plain("shot-v50.blend"), _missing_field),
     "dna-member-type-past-end": lambda: change_dna(plain("shot-v50.blend"), _member_index_past_end),
+    "dna-id-name-not-chars": lambda: change_dna(plain("shot-v42.blend"), _id_name_not_chars),
     # Compressed streams.
     "zstd-truncated": lambda: (SEEDS / "shot-v50.blend").read_bytes()[:30000],
     "zstd-seek-table-claims-4gb": lambda: _zstd_seek_table_claims(plain("shot-v42.blend")),

@@ -11,6 +11,7 @@ import struct
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..errors import BlendFileError
 from .dna import FieldPath, MissingFieldError, Struct
 
 if TYPE_CHECKING:
@@ -214,7 +215,11 @@ class Block(StructView):
     @property
     def id_name(self) -> bytes:
         """The ID name (``OBCube``) of an ID block; empty for other blocks."""
-        return self.get((b"id", b"name"), b"")  # type: ignore[no-any-return]
+        name = self.get((b"id", b"name"), b"")
+        if not isinstance(name, bytes):  # a DNA whose ID.name is no char array
+            raise BlendFileError(self.file.path, f"the ID name of block {self.code!r} is not a string "
+                                 f"in this file's DNA (a {type(name).__name__}): a damaged DNA")
+        return name
 
     def items(self) -> Iterator[StructView]:
         """Each of the ``count`` structs stored in this block."""
