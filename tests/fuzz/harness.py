@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import zstandard
 
@@ -73,14 +74,15 @@ def sandboxed_walks(root: Path) -> Iterator[None]:
         if not Path(os.path.realpath(path)).is_relative_to(real_root):
             raise Escaped(f"a recursive walk of {path}")
 
-    def expand_directory(path: Path) -> list[Path]:
+    # The wrappers pass on whatever else the tracer gives (the signatures may grow).
+    def expand_directory(path: Path, *args: Any, **kwargs: Any) -> Any:
         check(path)
-        return walk(path)
+        return walk(path, *args, **kwargs)
 
-    def expand_glob(directory: Path, pattern: str) -> list[Path]:
+    def expand_glob(directory: Path, pattern: str, *args: Any, **kwargs: Any) -> Any:
         if "**" in pattern:
             check(directory)
-        return glob(directory, pattern)
+        return glob(directory, pattern, *args, **kwargs)
 
     sequences.expand_directory = expand_directory  # type: ignore[assignment]
     sequences.expand_glob = expand_glob  # type: ignore[assignment]
