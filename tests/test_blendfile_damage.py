@@ -14,14 +14,18 @@ import struct
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bat_core.blendfile import compression, open_blend
+import bat_core
+from bat_core import plugins
+from bat_core.blendfile import Block, compression, open_blend
 from bat_core.blendfile.dna import MissingFieldError
 from bat_core.errors import BatError, BlendFileError
+from bat_core.trace import BlockUsage, TraceContext, trace
 
 from .fuzz import harness
 from .fuzz import mutators as m
@@ -313,3 +317,32 @@ def test_missing_field_error_is_both_kinds() -> None:
         assert ob.get(b"no_such_field", 7) == 7
         with pytest.raises(KeyError):
             bf.dna.struct("NoSuchStruct")
+
+
+class _ChokingReader:
+    """A reader that meets a value of the wrong kind, as readers do on a damaged DNA."""
+
+    def read_scene(self, block: Block, ctx: TraceContext) -> Iterator[BlockUsage]:
+        directory: Any = block.get((b"r", b"cfra"))  # an int where a reader expects bytes
+        directory.endswith(b"/")
+        yield from ()
+
+    @bat_core.hookimpl
+    def register_block_readers(self, register: Any) -> None:
+        register(b"SC", self.read_scene)
+
+
+def test_a_reader_failing_on_a_block_is_reported_as_damage(tmp_path: Path, run_bat) -> None:  # type: ignore[no-untyped-def]
+    """A fuzz finding: a DNA giving ``StripData.dir`` a struct type made the sequencer
+    reader fail on a list; any reader failing that way names the block and itself."""
+    blend = SEEDS / "shot-v50.blend"
+    with pytest.raises(BlendFileError, match=r"block b'SCScene' does not read as Blender writes it "
+                                             r"\(_ChokingReader.read_scene: AttributeError") as info:
+        list(trace(blend, plugins=[_ChokingReader()]))
+    assert isinstance(info.value.__cause__, AttributeError)  # kept for -d
+    plugins.register(_ChokingReader(), name="choking-reader")
+    try:
+        res = run_bat("list", str(blend))
+    finally:
+        plugins.unregister(name="choking-reader")
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1 and "does not read as Blender" in res.stderr

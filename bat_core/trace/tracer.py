@@ -23,6 +23,7 @@ from ..plugins import Handler, Registry, get_registry
 from ..progress import TraceCallback
 from ..realpaths import RealPaths
 from . import sequences
+from .guard import guarded
 from .usage import BlockUsage
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class Tracer:
             return
         ctx.root = block
         for reader in readers:
-            for usage in reader(block, ctx):
+            for usage in guarded(reader, block, ctx):
                 if not usage.block_name:
                     usage.block_name = block.id_name
                 self._resolve(usage, ctx.blendfile)
@@ -147,7 +148,7 @@ class Tracer:
     def _expand(self, block: Block, ctx: TraceContext) -> Iterator[Block]:
         reg = self.registry
         for expander in self._handlers(block, reg.expanders_by_code, reg.expanders_by_struct):
-            yield from expander(block, ctx)
+            yield from guarded(expander, block, ctx)
 
     def _resolve(self, usage: BlockUsage, bf: BlendFile) -> BlockUsage:
         usage.blendfile = bf.path
