@@ -32,6 +32,8 @@ import posixpath
 import re
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
+from .errors import BatError
+
 _DRIVE = re.compile(rb"^[A-Za-z]:")
 _DRIVE_ABS = re.compile(rb"^[A-Za-z]:[\\/]")
 
@@ -39,8 +41,19 @@ _DRIVE_ABS = re.compile(rb"^[A-Za-z]:[\\/]")
 HOST_FLAVOUR: type[PurePath] = PureWindowsPath if os.name == "nt" else PurePosixPath
 
 
+class NotAPathError(BatError, TypeError):
+    """A stored path that came out of the file as a number: in this file's DNA the
+    field is a pointer or an integer, so its block is not what it claims (damage)."""
+
+
 class BlendPath(bytes):
     """A path as Blender stores it (bytes)."""
+
+    def __new__(cls, value: bytes | bytearray | memoryview = b"") -> BlendPath:
+        if isinstance(value, int):  # bytes(n) would be n zero bytes: gigabytes for a pointer
+            raise NotAPathError(f"a stored path reads as the number {value}, not a string: "
+                                "the block holding it is damaged")
+        return super().__new__(cls, value)
 
     def __repr__(self) -> str:
         return f"BlendPath({bytes(self)!r})"

@@ -11,7 +11,8 @@ import struct
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .dna import FieldPath, Struct
+from ..errors import BlendFileError
+from .dna import FieldPath, MissingFieldError, Struct
 
 if TYPE_CHECKING:
     from .file import BlendFile
@@ -53,7 +54,7 @@ class StructView:
         reader = self.dna_type.reader_or_none(path)
         if reader is None:
             if default is _MISSING:
-                raise KeyError(f"{self.dna_type_name} has no field {path!r}")
+                raise MissingFieldError(self.file.path, f"{self.dna_type_name} has no field {path!r}")
             return default
         return reader(self.file, self.offset)
 
@@ -161,22 +162,27 @@ class StructView:
         return raw if nul < 0 else raw[:nul]
 
     def _set_string_block(self, path: FieldPath, value: bytes | str | int | float) -> None:
-        """Overwrite the string a ``char *`` field points at, in its own block.
+        """Set the string a ``char *`` field points at, in its own data block.
 
-        Blocks cannot grow, so the new string must fit in the old block.
+        A string that fits is written over the old one; a longer one gives the
+        block new, bigger contents (see :meth:`BlendFile.replace_block_data`), so
+        there is no limit but the block format's own.
         """
         data = value.encode() if isinstance(value, str) else value
         if not isinstance(data, bytes):
             raise TypeError(f"a string field takes bytes or str, not {type(value).__name__}")
+        if b"\0" in data:
+            raise ValueError(f"a string for field {path!r} cannot contain a NUL byte")
         addr = self.get(path)
-        blk = self.file.dereference(addr) if addr else None
+        bf = self.file
+        blk = bf.dereference(addr) if addr else None
         if blk is None:
             raise ValueError(f"string field {path!r} points at no block; cannot set it")
-        if len(data) >= blk.size:
-            raise ValueError(f"{len(data)} bytes do not fit in the {blk.size}-byte string block "
-                             f"of field {path!r}")
-        self.file.buf[blk.offset : blk.offset + blk.size] = data.ljust(blk.size, b"\0")
-        self.file.modified = True
+        if len(data) < blk.size and not bf.is_replaced(blk):
+            bf.buf[blk.offset : blk.offset + blk.size] = data.ljust(blk.size, b"\0")
+            bf.modified = True
+        else:
+            bf.replace_block_data(blk, data + b"\0")
 
 
 class Block(StructView):
@@ -209,7 +215,11 @@ class Block(StructView):
     @property
     def id_name(self) -> bytes:
         """The ID name (``OBCube``) of an ID block; empty for other blocks."""
-        return self.get((b"id", b"name"), b"")  # type: ignore[no-any-return]
+        name = self.get((b"id", b"name"), b"")
+        if not isinstance(name, bytes):  # a DNA whose ID.name is no char array
+            raise BlendFileError(self.file.path, f"the ID name of block {self.code!r} is not a string "
+                                 f"in this file's DNA (a {type(name).__name__}): a damaged DNA")
+        return name
 
     def items(self) -> Iterator[StructView]:
         """Each of the ``count`` structs stored in this block."""
@@ -218,11 +228,14 @@ class Block(StructView):
             yield StructView(self.file, st, self.offset + i * st.size)
 
     def raw_data(self) -> bytes:
-        return bytes(self.file.buf[self.offset : self.offset + self.size])
+        """The block's bytes (its new contents when it was given some)."""
+        return self.file.block_data(self)
 
     def read_pointers(self, count: int | None = None) -> list[int]:
         """Interpret this block's data as an array of pointers (``void **`` data)."""
         psize = self.file.header.pointer_size
         n = self.size // psize if count is None else min(count, self.size // psize)
         fmt = f"{self.file.header.endian}{n}{'Q' if psize == 8 else 'I'}"
+        if self.file.is_replaced(self):
+            return list(struct.unpack_from(fmt, self.raw_data()))
         return list(struct.unpack_from(fmt, self.file.buf, self.offset))

@@ -14,6 +14,7 @@ import mmap
 import os
 import struct
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -44,23 +45,47 @@ def detect(magic: bytes) -> Compression:
 
 
 def _zstd_content_size(fh: BinaryIO, file_size: int) -> int | None:
-    """Total decompressed size from a seekable-format seek table, if the file has one."""
-    if file_size < 9:
-        return None
-    fh.seek(file_size - 9)
-    footer = fh.read(9)
-    nframes, descriptor, magic = struct.unpack("<IBI", footer)
-    if magic != _SEEKABLE_MAGIC:
-        return None
-    entry = 12 if descriptor & 0x80 else 8
-    table_size = nframes * entry
-    if table_size + 9 + 8 > file_size:
-        return None
-    fh.seek(file_size - 9 - table_size)
-    table = fh.read(table_size)
-    total: int = sum(struct.unpack_from("<I", table, i * entry + 4)[0] for i in range(nframes))
-    fh.seek(0)
-    return total
+    """Total decompressed size from a seekable-format seek table, if the file has one.
+
+    Leaves ``fh`` at the start of the file whatever it finds.
+    """
+    try:
+        if file_size < 9:
+            return None
+        fh.seek(file_size - 9)
+        footer = fh.read(9)
+        nframes, descriptor, magic = struct.unpack("<IBI", footer)
+        if magic != _SEEKABLE_MAGIC:
+            return None
+        entry = 12 if descriptor & 0x80 else 8
+        table_size = nframes * entry
+        if table_size + 9 + 8 > file_size:
+            return None
+        fh.seek(file_size - 9 - table_size)
+        table = fh.read(table_size)
+        total: int = sum(struct.unpack_from("<I", table, i * entry + 4)[0] for i in range(nframes))
+        return total
+    finally:
+        fh.seek(0)
+
+
+class TooLarge(ValueError):
+    """A compressed file decompresses (or claims to) to more than a blend file can be."""
+
+
+#: How much a compressed blend file may expand: real ones shrink 2-10 times with
+#: zstd or gzip, so 256 times is far beyond any, yet it stops a small
+#: crafted stream (a "decompression bomb") from filling the memory.  Small
+#: files get a floor, so that a legitimately tiny file is never refused.
+MAX_RATIO = 256
+MIN_LIMIT = 64 << 20
+#: zstd's own default bound on the window a frame may ask the decoder for.
+_MAX_WINDOW = 1 << 27
+
+
+def decompressed_limit(compressed_size: int) -> int:
+    """The most bytes a compressed file of this size is allowed to decompress to."""
+    return max(MIN_LIMIT, compressed_size * MAX_RATIO)
 
 
 def load(fh: BinaryIO, kind: Compression, file_size: int) -> bytearray | mmap.mmap:
@@ -70,60 +95,92 @@ def load(fh: BinaryIO, kind: Compression, file_size: int) -> bytearray | mmap.mm
     writes land in private memory, never in the source file.  Compressed files are
     decompressed streaming into one buffer (pre-sized from the seek table when the
     file has one) so the compressed and uncompressed data are never both held.
+    Memory grows only with bytes actually decompressed, up to
+    :func:`decompressed_limit`; a seek table claiming more is refused up front.
     """
     if kind is Compression.NONE:
         return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
+    limit = decompressed_limit(file_size)
     reader: Any
     expected: int | None = None
     if kind is Compression.ZSTD:
         expected = _zstd_content_size(fh, file_size)
-        reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+        if expected is not None and expected > limit:
+            raise TooLarge(f"its zstd seek table claims {expected} bytes uncompressed, more than a "
+                           f"{file_size}-byte compressed blend file can hold")
+        dctx = zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW)
+        reader = dctx.stream_reader(fh, read_across_frames=True)
     else:
         reader = gzip.GzipFile(fileobj=fh, mode="rb")
     with reader:
-        if expected is not None:
-            buf = bytearray(expected)
-            view = memoryview(buf)
-            got = 0
-            while got < expected:
-                n = reader.readinto(view[got:])
-                if not n:
-                    break
-                got += n
-            view.release()
+        buf = bytearray(expected or 0)
+        got = 0
+        if expected:
+            with memoryview(buf) as view:
+                while got < expected:
+                    n = reader.readinto(view[got:])
+                    if not n:
+                        break
+                    got += n
             if got != expected:
                 del buf[got:]
-            extra = reader.read(1)
-            if extra:
-                buf += extra
-                while chunk := reader.read(_CHUNK):
-                    buf += chunk
-            return buf
-        buf = bytearray()
         while chunk := reader.read(_CHUNK):
             buf += chunk
+            if len(buf) > limit:
+                raise TooLarge(f"it decompresses to more than {limit} bytes, far beyond what a "
+                               f"{file_size}-byte compressed blend file holds")
         return buf
 
 
-def write(path: Path, data: memoryview | bytes, kind: Compression, level: int = 3) -> None:
-    """Write ``data`` to ``path`` compressed as ``kind`` (zstd in Blender's seekable format)."""
+def write(path: Path, chunks: Iterable[memoryview | bytes], kind: Compression, level: int = 3) -> None:
+    """Write the concatenation of ``chunks`` to ``path``, compressed as ``kind``.
+
+    The pieces are written as they come (zstd in Blender's seekable format, one
+    frame per megabyte), so a saved copy is never assembled in memory.
+    """
     with open(path, "wb") as out:
         if kind is Compression.NONE:
-            out.write(data)
+            for chunk in chunks:
+                out.write(chunk)
         elif kind is Compression.GZIP:
             with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) as gz:
-                gz.write(data)
+                for chunk in chunks:
+                    gz.write(chunk)
         else:
-            _write_zstd_seekable(out, memoryview(data), level)
+            _write_zstd_seekable(out, chunks, level)
         out.flush()
         os.fsync(out.fileno())
 
 
-def _write_zstd_seekable(out: BinaryIO, data: memoryview, level: int) -> None:
+def _frames(chunks: Iterable[memoryview | bytes], size: int) -> Iterator[memoryview | bytes]:
+    """Re-cut a stream of pieces into consecutive pieces of ``size`` bytes (the last
+    may be shorter).  A frame within one piece is a view of it; only frames that
+    straddle pieces are joined."""
+    pending: list[memoryview | bytes] = []
+    pending_len = 0
+    for chunk in chunks:
+        view = memoryview(chunk)
+        pos = 0
+        while pos < len(view):
+            take = min(size - pending_len, len(view) - pos)
+            piece = view[pos : pos + take]
+            pos += take
+            if not pending and take == size:
+                yield piece
+                continue
+            pending.append(piece)
+            pending_len += take
+            if pending_len == size:
+                yield b"".join(pending)
+                pending, pending_len = [], 0
+    if pending:
+        yield b"".join(pending)
+
+
+def _write_zstd_seekable(out: BinaryIO, chunks: Iterable[memoryview | bytes], level: int) -> None:
     cctx = zstandard.ZstdCompressor(level=level, write_content_size=True)
     entries: list[tuple[int, int]] = []
-    for start in range(0, len(data), _FRAME_SIZE):
-        chunk = data[start : start + _FRAME_SIZE]
+    for chunk in _frames(chunks, _FRAME_SIZE):
         frame = cctx.compress(chunk)
         out.write(frame)
         entries.append((len(frame), len(chunk)))

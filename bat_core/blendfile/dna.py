@@ -26,11 +26,27 @@ _BASIC_FORMATS = {
 }
 _FORMAT_BY_SIZE = {1: "b", 2: "h", 4: "i", 8: "q"}
 _DIMS = re.compile(rb"\[(\d+)\]")
+#: No real DNA array has more elements than this (struct sizes are 16-bit); a
+#: bigger one is a corrupt name, refused before it becomes a huge number.
+_MAX_ELEMENTS = 1 << 24
 _UNKNOWN: Any = object()
 
 
 class DNAError(BlendFileError):
     """The DNA block is malformed or contradicts itself."""
+
+
+class MissingFieldError(DNAError, KeyError):
+    """A struct (or the DNA) has no such field or struct, or no such array element.
+
+    A KeyError, so code probing for fields that differ between Blender versions
+    can catch it as one; a :class:`BlendFileError` too, because a field that code
+    relies on and the DNA lacks means the file is damaged (or not what it
+    claims), which the CLI reports in one line like any other bad file.
+    """
+
+    def __str__(self) -> str:  # the message, not KeyError's quoted repr of it
+        return Exception.__str__(self)
 
 
 class Field:
@@ -89,6 +105,16 @@ class Struct:
         return f"<Struct {self.name.decode()} size={self.size}>"
 
     @property
+    def is_id(self) -> bool:
+        """An ID datablock's struct: ``ID`` itself, or one whose first member is ``ID id``."""
+        if self.name == b"ID":
+            return True
+        if not self._members:
+            return False
+        type_idx, name_idx = self._members[0]
+        return self.dna.type_names[type_idx] == b"ID" and self.dna.names[name_idx] == b"id"
+
+    @property
     def members(self) -> Sequence[tuple[int, int]]:
         """The raw (type index, name index) pairs, for whole-DNA analyses that should
         not pay for laying out every struct."""
@@ -110,7 +136,7 @@ class Struct:
                 raise DNAError(dna.source, f"struct {self.name.decode()} refers to an unknown type or name")
             type_name = dna.type_names[type_idx]
             raw = dna.names[name_idx]
-            dims = tuple(int(d) for d in _DIMS.findall(raw))
+            dims = dna.dims(name_idx)
             count = 1
             for d in dims:
                 count *= d
@@ -145,7 +171,8 @@ class Struct:
         try:
             return self._by_name[name]
         except KeyError:
-            raise KeyError(f"{self.name.decode()} has no field {name.decode()!r}") from None
+            raise MissingFieldError(self.dna.source, f"{self.name.decode()} has no field "
+                                    f"{name.decode('ascii', 'replace')!r}") from None
 
     def has_field(self, name: bytes | str) -> bool:
         try:
@@ -163,7 +190,7 @@ class Struct:
         """
         fn = self.reader_or_none(path)
         if fn is None:
-            raise KeyError(f"{self.name.decode()} has no field {path!r}")
+            raise MissingFieldError(self.dna.source, f"{self.name.decode()} has no field {path!r}")
         return fn
 
     def reader_or_none(self, path: FieldPath) -> Callable[[Any, int], Any] | None:
@@ -177,7 +204,7 @@ class Struct:
         if fn is _UNKNOWN:
             try:
                 fn = _compile(self, _normalise(path))
-            except KeyError:
+            except KeyError:  # no such field, or no such element of an array
                 fn = None
             self._readers[key] = fn
         return fn  # type: ignore[no-any-return]
@@ -202,9 +229,10 @@ def _locate(struct_: Struct, path: tuple[bytes | int, ...]) -> tuple[int, Field,
     for part in path:
         if isinstance(part, int):
             if field is None or not dims:
-                raise KeyError(f"cannot index {path!r}: not an array")
+                raise MissingFieldError(struct_.dna.source, f"cannot index {path!r}: not an array")
             if not 0 <= part < dims[0]:
-                raise IndexError(f"index {part} out of range for {field.raw_name.decode()}")
+                raise MissingFieldError(struct_.dna.source,
+                                        f"index {part} out of range for {field.raw_name.decode()}")
             stride = count // dims[0] * field.elem_size
             offset += part * stride
             count //= dims[0]
@@ -212,7 +240,8 @@ def _locate(struct_: Struct, path: tuple[bytes | int, ...]) -> tuple[int, Field,
             continue
         if field is not None:
             if field.is_pointer or field.struct is None or dims:
-                raise KeyError(f"cannot look up {part.decode()!r} inside {field.raw_name.decode()}")
+                raise MissingFieldError(struct_.dna.source, f"cannot look up {part.decode('ascii', 'replace')!r} "
+                                        f"inside {field.raw_name.decode()}")
             cur = field.struct
         assert cur is not None
         field = cur.field(part)
@@ -220,7 +249,7 @@ def _locate(struct_: Struct, path: tuple[bytes | int, ...]) -> tuple[int, Field,
         count = field.count
         dims = field.dims
     if field is None:
-        raise KeyError("empty field path")
+        raise MissingFieldError(struct_.dna.source, "empty field path")
     return offset, field, count
 
 
@@ -251,7 +280,8 @@ def _compile(struct_: Struct, path: tuple[bytes | int, ...]) -> Callable[[Any, i
 
         return read_chars
     if field.fmt is None:
-        raise KeyError(f"field {field.raw_name.decode()} of type {field.type_name.decode()} cannot be read")
+        raise MissingFieldError(dna.source, f"field {field.raw_name.decode()} of type "
+                                f"{field.type_name.decode()} cannot be read")
     unpack = struct.Struct(endian + (str(count) if count > 1 else "") + field.fmt).unpack_from
     if count == 1:
         return lambda view, base: unpack(view.buf, base + offset)[0]
@@ -269,11 +299,25 @@ def _compile(struct_: Struct, path: tuple[bytes | int, ...]) -> Callable[[Any, i
 _POINTER_PREFIXES = (b"*", b"(*")
 
 
-def _count(raw: bytes) -> int:
-    """Element count of an array member name like ``mat[4][4]``."""
+def _dims(raw: bytes) -> tuple[int, ...]:
+    """Array dimensions of a member name like ``mat[4][4]``; ValueError past any real size."""
+    dims = []
     count = 1
     for d in _DIMS.findall(raw):
-        count *= int(d)
+        if len(d) > 9:
+            raise ValueError(f"array dimension {d[:12].decode()}... in {raw[:80]!r}")
+        n = int(d)
+        count *= n
+        if count > _MAX_ELEMENTS:
+            raise ValueError(f"array of {count} elements in {raw[:80]!r}")
+        dims.append(n)
+    return tuple(dims)
+
+
+def _product(dims: tuple[int, ...]) -> int:
+    count = 1
+    for d in dims:
+        count *= d
     return count
 
 
@@ -318,9 +362,15 @@ class DNA:
         pos = self._expect(data, 0, b"SDNA")
         self.names, pos = self._strings(data, pos, b"NAME")
         self.type_names, pos = self._strings(data, pos, b"TYPE")
+        # DNA names are C identifiers: anything else is damage, and refusing it here
+        # lets every message and look-up decode them as ASCII.
+        if not (b"".join(self.names).isascii() and b"".join(self.type_names).isascii()):
+            raise DNAError(self.source, "corrupt DNA block: a name or type name is not ASCII")
         pos = self._expect(data, pos, b"TLEN")
         ntypes = len(self.type_names)
-        self.type_sizes = list(struct.unpack_from(f"{self.endian}{ntypes}h", data, pos))
+        # Sizes and indexes are C shorts that are never negative: read unsigned so a
+        # damaged one cannot index backwards or give a struct a negative size.
+        self.type_sizes = list(struct.unpack_from(f"{self.endian}{ntypes}H", data, pos))
         pos = _align4(pos + 2 * ntypes)
         pos = self._expect(data, pos, b"STRC")
         (nstructs,) = struct.unpack_from(self.endian + "i", data, pos)
@@ -330,14 +380,18 @@ class DNA:
         self.structs: list[Struct] = []
         self.struct_by_type_index: dict[int, Struct] = {}
         self.struct_by_name: dict[bytes, Struct] = {}
-        short2 = struct.Struct(self.endian + "hh")
-        name_info = [(n.startswith(_POINTER_PREFIXES), _count(n) if b"[" in n else 1) for n in self.names]
+        short2 = struct.Struct(self.endian + "HH")
+        self._name_dims = [_dims(n) if b"[" in n else () for n in self.names]
+        name_info = [(n.startswith(_POINTER_PREFIXES), _product(d)) for n, d in zip(self.names, self._name_dims,
+                                                                                     strict=True)]
         for index in range(nstructs):
             type_idx, nfields = short2.unpack_from(data, pos)
             pos += 4
-            if not 0 <= type_idx < ntypes or nfields < 0:
+            if type_idx >= ntypes:
                 raise DNAError(self.source, f"corrupt DNA block: struct {index} has type {type_idx}")
-            flat = struct.unpack_from(f"{self.endian}{2 * nfields}h", data, pos)
+            if type_idx in self.struct_by_type_index:
+                raise DNAError(self.source, f"corrupt DNA block: type {type_idx} is described twice")
+            flat = struct.unpack_from(f"{self.endian}{2 * nfields}H", data, pos)
             pos += 4 * nfields
             members = list(zip(flat[0::2], flat[1::2], strict=True))
             self._check_size(index, type_idx, members, name_info)
@@ -345,6 +399,42 @@ class DNA:
             self.structs.append(st)
             self.struct_by_type_index[type_idx] = st
             self.struct_by_name.setdefault(st.name, st)
+        self._check_nesting(name_info)
+
+    def dims(self, name_index: int) -> tuple[int, ...]:
+        """Array dimensions of a member name (``()`` for a single value)."""
+        return self._name_dims[name_index]
+
+    def _check_nesting(self, name_info: list[tuple[bool, int]]) -> None:
+        """Refuse a struct that contains itself by value, directly or through others.
+
+        C cannot express that, so only a damaged DNA does; code that walks
+        embedded structs (layouts, the expander) would otherwise never end.
+        """
+        by_type = self.struct_by_type_index
+        embeds = {st.index: {by_type[t].index for t, n in st.members if t in by_type and not name_info[n][0]}
+                  for st in self.structs}
+        done: set[int] = set()
+        for root in embeds:
+            if root in done:
+                continue
+            # Iterative depth-first search; a struct on the current path seen again is a cycle.
+            path: set[int] = {root}
+            stack = [(root, iter(embeds[root]))]
+            while stack:
+                node, children = stack[-1]
+                child = next(children, None)
+                if child is None:
+                    stack.pop()
+                    path.discard(node)
+                    done.add(node)
+                    continue
+                if child in path:
+                    name = self.structs[child].name.decode()
+                    raise DNAError(self.source, f"corrupt DNA block: struct {name} contains itself")
+                if child not in done:
+                    path.add(child)
+                    stack.append((child, iter(embeds[child])))
 
     def _check_size(self, index: int, type_idx: int, members: list[tuple[int, int]],
                     name_info: list[tuple[bool, int]]) -> None:
@@ -369,6 +459,10 @@ class DNA:
                            f"but the DNA says {sizes[type_idx]}")
 
     def struct(self, name: bytes | str) -> Struct:
+        """The struct called ``name``; :class:`MissingFieldError` (a KeyError) when there is none."""
         if isinstance(name, str):
             name = name.encode()
-        return self.struct_by_name[name]
+        try:
+            return self.struct_by_name[name]
+        except KeyError:
+            raise MissingFieldError(self.source, f"the DNA has no struct {name.decode('ascii', 'replace')}") from None

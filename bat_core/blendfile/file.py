@@ -6,10 +6,12 @@ import gc
 import logging
 import mmap
 import os
+import stat
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import BlendFileError, UnknownPointerError
 from . import compression
@@ -46,6 +48,27 @@ def _shared_dna(data: bytes, endian: str, pointer_size: int, source: str) -> DNA
     return dna
 
 
+def _open_regular(path: Path) -> Any:
+    """Open a regular file for reading; a FIFO, device or directory is refused
+    without blocking (opening a FIFO waits for a writer; reading a device may
+    never end)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise BlendFileError(path, exc.strerror or str(exc)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise BlendFileError(path, f"{kind}, not a blend file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class BlendFile:
     """A blend file opened read-only, with an index of its blocks.
 
@@ -67,11 +90,11 @@ class BlendFile:
         self._end_pos = 0
         self._special: list[int] = []
         self._addr_pos: dict[int, int] = {}
+        #: New data for blocks that were given more (or fewer) bytes than they had, by
+        #: header position; applied by :meth:`save`, never to the source buffer.
+        self._replaced: dict[int, bytes] = {}
         self.buf: Any = None
-        try:
-            fh = open(self.path, "rb")  # noqa: SIM115 - kept open for the mapping's life
-        except OSError as exc:
-            raise BlendFileError(path, exc.strerror or str(exc)) from None
+        fh = _open_regular(self.path)
         try:
             self._load(fh)
         except BlendFileError:
@@ -95,7 +118,13 @@ class BlendFile:
         self.compression = compression.detect(magic)
         if self.compression is Compression.NONE and not magic.startswith(b"BLEN"):
             raise BlendFileError(self.path, "not a blend file (no BLENDER header)")
-        self.buf = compression.load(fh, self.compression, size)
+        if self.compression is Compression.NONE:
+            try:
+                self.buf = compression.load(fh, self.compression, size)
+            except OSError as exc:  # not "cannot decompress": a plain file that cannot be mapped
+                raise BlendFileError(self.path, f"cannot read: {exc.strerror or exc}") from None
+        else:
+            self.buf = compression.load(fh, self.compression, size)
         self.header: BlendHeader = parse_header(bytes(self.buf[:17]))
         self._unpack_header = self.header.block_header_struct.unpack_from
         self._header_size = self.header.block_header_struct.size
@@ -140,6 +169,8 @@ class BlendFile:
                     if code != data_code:
                         if code == end_code:
                             break
+                        if not code[0]:
+                            self._no_code(pos)
                         add_special(pos)
                     addr_pos[old] = pos
                     last = pos
@@ -150,11 +181,13 @@ class BlendFile:
                     if code != data_code:
                         if code == end_code:
                             break
+                        if not code[0]:
+                            self._no_code(pos)
                         add_special(pos)
                     addr_pos[old] = pos
                     last = pos
                     pos += hsize + length
-        except struct.error:
+        except (struct.error, OverflowError):  # past the end (or past what an index can hold)
             self._scan_failed(last, code, length)
         finally:
             if gc_was_enabled:
@@ -164,6 +197,11 @@ class BlendFile:
         self._end_pos = pos  # the ENDB block
         self._special = special
         self._addr_pos = addr_pos
+
+    def _no_code(self, pos: int) -> NoReturn:
+        """Every block Blender writes has a code (``DATA``, ``OB``...); a header of zeros
+        is damage, often a run of them: stop at the first rather than index millions."""
+        raise BlendFileError(self.path, f"corrupt: the block header at byte {pos} has no block code")
 
     def _scan_failed(self, last: int, code: bytes, length: int) -> None:
         """Say why a header could not be read: the file ends, or a block claims too much."""
@@ -188,6 +226,10 @@ class BlendFile:
                 raw_code, sdna, old, length, count = self._unpack_header(self.buf, pos)
             else:
                 raw_code, length, old, sdna, count = self._unpack_header(self.buf, pos)
+            if self._replaced:
+                replaced = self._replaced.get(pos)
+                if replaced is not None:
+                    length = len(replaced)
             code = _CODES.get(raw_code)
             if code is None:
                 code = raw_code.rstrip(b"\0")
@@ -249,7 +291,9 @@ class BlendFile:
         """(code, sdna index, data offset, size, count) of the block at ``addr``, or None.
 
         For walkers that visit many blocks and keep few (the expander, the node
-        walker): no :class:`Block` object is made.  The sdna index is not checked.
+        walker): no :class:`Block` object is made.  The sdna index is not checked,
+        and a block given new contents (:meth:`replace_block_data`) is described as
+        the source file has it.
         """
         pos = self._addr_pos.get(addr)
         if pos is None:
@@ -273,10 +317,17 @@ class BlendFile:
                 f"but the DNA has {len(structs)}"
             )
         st = structs[block.sdna_index]
-        if block.sdna_index and st.size > block.size:
+        if len(block.code) == 2 and block.code not in NON_ID_CODES and not st.is_id:
+            # An ID block (``IM``, ``OB``...) always holds an ID struct; anything else
+            # would have readers take, say, a pointer for the image's file path.
             raise BlendFileError(
-                self.path, f"block {block.code!r} holds {block.size} bytes, too few for a "
-                f"{st.name.decode()} ({st.size} bytes)"
+                self.path, f"block {block.code.decode('ascii', 'replace')!r} is an ID block but holds a "
+                f"{st.name.decode()}, which is not an ID"
+            )
+        if block.sdna_index and st.size * max(block.count, 1) > block.size:
+            raise BlendFileError(
+                self.path, f"block {block.code!r} holds {block.size} bytes, too few for "
+                f"{max(block.count, 1)} {st.name.decode()} ({st.size} bytes each)"
             )
         return st
 
@@ -336,16 +387,81 @@ class BlendFile:
 
     # --- saving --------------------------------------------------------------------
 
+    @property
+    def max_block_size(self) -> int:
+        """The most bytes one block can hold: its header stores the length as a signed
+        32-bit integer (12-byte file header) or a signed 64-bit one (17-byte header)."""
+        return (1 << 63) - 1 if self.header.format_version == 1 else (1 << 31) - 1
+
+    def replace_block_data(self, block: Block, data: bytes) -> None:
+        """Give a raw data block new contents of any length, in the private copy.
+
+        ``char *`` strings (a text's file path, a bake directory) live in a data
+        block of their own, sized to the string they held; a longer string needs a
+        bigger block.  The new bytes are kept beside the file's buffer (the source
+        is never written to) and :meth:`save` writes them in place of the old
+        data, with the block header's length changed to match.  Nothing else
+        moves: blocks refer to each other by old memory address, not by position.
+
+        Files with a 12-byte header keep every block a multiple of 4 bytes long
+        (Blender up to 4.x aligns them so), so the data is padded with NULs there.
+        Only raw data blocks (DNA struct 0, one element) can be replaced: the
+        fields of a struct block are read in place.
+        """
+        if block.file is not self or self.buf is None:
+            raise ValueError("the block does not belong to this open file")
+        if block.sdna_index != 0 or block.count != 1:
+            raise ValueError(f"block {block.code!r} at address 0x{block.addr_old:x} is not raw data; "
+                             "only raw data blocks can be given new contents")
+        if self.header.format_version == 0 and len(data) % 4:
+            data = bytes(data) + bytes(4 - len(data) % 4)
+        else:
+            data = bytes(data)
+        if len(data) > self.max_block_size:
+            raise ValueError(f"{len(data)} bytes do not fit in one block of this file "
+                             f"({self.max_block_size} max)")
+        self._replaced[block.offset - self._header_size] = data
+        block.size = len(data)
+        self.modified = True
+
+    def block_data(self, block: Block) -> bytes:
+        """A block's bytes: its replacement when it was given one, else the file's."""
+        if self._replaced:
+            replaced = self._replaced.get(block.offset - self._header_size)
+            if replaced is not None:
+                return replaced
+        return bytes(self.buf[block.offset : block.offset + block.size])
+
+    def is_replaced(self, block: Block) -> bool:
+        return (block.offset - self._header_size) in self._replaced
+
+    def _chunks(self, view: memoryview) -> Iterator[memoryview | bytes]:
+        """The saved file as consecutive pieces: views of the buffer between replaced
+        blocks, and each replaced block's new header and data.  Nothing is copied."""
+        hsize = self._header_size
+        length_at = 3 if self.header.format_version == 1 else 1
+        start = 0
+        for pos in sorted(self._replaced):
+            data = self._replaced[pos]
+            old_length = self._unpack_header(self.buf, pos)[length_at]
+            yield view[start:pos]
+            yield self.header.with_length(view[pos : pos + hsize], len(data))
+            yield data
+            start = pos + hsize + old_length
+        yield view[start:]
+
     def save(self, path: os.PathLike[str] | str, compress: Compression | None = None) -> None:
         """Write the (possibly modified) file to ``path``, compressed like the source.
 
         Refuses to overwrite the source: a blend file ``bat`` reads is never changed.
+        The file is written streaming, piece by piece, straight from the buffer.
         """
         dest = Path(path)
         if dest.exists() and os.path.samefile(dest, self.path):
             raise BlendFileError(dest, "refusing to overwrite the source blend file")
         kind = self.compression if compress is None else compress
-        compression.write(dest, memoryview(self.buf), kind)
+        with memoryview(self.buf) as view:
+            compression.write(dest, self._chunks(view), kind)
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -359,6 +475,7 @@ class BlendFile:
         self._positions = None
         self._special = []
         self._addr_pos = {}
+        self._replaced = {}
         self._by_code = None
 
     def __enter__(self) -> BlendFile:

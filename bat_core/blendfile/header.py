@@ -23,7 +23,8 @@ class BlendHeader:
 
     @property
     def block_header_struct(self) -> struct.Struct:
-        """Layout of one block header; fields come out as (code, len, old, sdna, count)."""
+        """Layout of one block header: (code, len, old, sdna, count), or (code, sdna, old,
+        len, count) for format 1."""
         return _BHEAD_LAYOUTS[(self.format_version, self.pointer_size, self.endian)]
 
     @property
@@ -35,19 +36,30 @@ class BlendHeader:
         """
         return _SCAN_LAYOUTS[(self.format_version, self.pointer_size, self.endian)]
 
+    def with_length(self, block_header: bytes | memoryview, length: int) -> bytes:
+        """A block header (as stored) with its length field set to ``length``."""
+        layout = self.block_header_struct
+        if self.format_version == 1:
+            code, sdna, old, _, count = layout.unpack_from(block_header)
+            return layout.pack(code, sdna, old, length, count)
+        code, _, old, sdna, count = layout.unpack_from(block_header)
+        return layout.pack(code, length, old, sdna, count)
+
     @property
     def pointer_format(self) -> str:
         return self.endian + ("Q" if self.pointer_size == 8 else "I")
 
 
-# The large (format 1) block header is code, sdna, old, len, count; the reader
-# reorders it so every layout is consumed the same way (see BHeadReader).
+# The small (format 0) block header is code, len, old, sdna, count; the large
+# (format 1) one is code, sdna, old, len, count.  Lengths are read unsigned, as
+# the index scan reads them: a length with the top bit set is a corrupt file,
+# reported as a block running past the end, never a negative size.
 _BHEAD_LAYOUTS = {
-    (0, 4, "<"): struct.Struct("<4siIii"),
-    (0, 4, ">"): struct.Struct(">4siIii"),
-    (0, 8, "<"): struct.Struct("<4siQii"),
-    (0, 8, ">"): struct.Struct(">4siQii"),
-    (1, 8, "<"): struct.Struct("<4siQqq"),
+    (0, 4, "<"): struct.Struct("<4sIIii"),
+    (0, 4, ">"): struct.Struct(">4sIIii"),
+    (0, 8, "<"): struct.Struct("<4sIQii"),
+    (0, 8, ">"): struct.Struct(">4sIQii"),
+    (1, 8, "<"): struct.Struct("<4siQQq"),
 }
 
 _SCAN_LAYOUTS = {

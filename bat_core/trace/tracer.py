@@ -24,6 +24,7 @@ from ..progress import CallbackGroup, TraceCallback
 from ..realpaths import RealPaths
 from . import sequences
 from .files import MISSING, NOT_BLEND, FileProbe, describe_error, foreign_problem
+from .guard import guarded
 from .usage import BlockUsage
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ class Tracer:
             return
         ctx.root = block
         for reader in readers:
-            for usage in reader(block, ctx):
+            for usage in guarded(reader, block, ctx):
                 if not usage.block_name:
                     usage.block_name = block.id_name
                 self._resolve(usage, ctx.blendfile)
@@ -168,7 +169,7 @@ class Tracer:
     def _expand(self, block: Block, ctx: TraceContext) -> Iterator[Block]:
         reg = self.registry
         for expander in self._handlers(block, reg.expanders_by_code, reg.expanders_by_struct):
-            yield from expander(block, ctx)
+            yield from guarded(expander, block, ctx)
 
     def _resolve(self, usage: BlockUsage, bf: BlendFile) -> BlockUsage:
         usage.blendfile = bf.path

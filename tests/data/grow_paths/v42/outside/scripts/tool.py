@@ -1,0 +1,1 @@
+print('a script kept outside the project')
