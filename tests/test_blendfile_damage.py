@@ -25,7 +25,7 @@ from bat_core import plugins
 from bat_core.blendfile import Block, compression, open_blend
 from bat_core.blendfile.dna import MissingFieldError
 from bat_core.errors import BatError, BlendFileError
-from bat_core.trace import BlockUsage, TraceContext, trace
+from bat_core.trace import BlockUsage, TraceContext
 
 from .fuzz import harness
 from .fuzz import mutators as m
@@ -334,15 +334,25 @@ class _ChokingReader:
 
 def test_a_reader_failing_on_a_block_is_reported_as_damage(tmp_path: Path, run_bat) -> None:  # type: ignore[no-untyped-def]
     """A fuzz finding: a DNA giving ``StripData.dir`` a struct type made the sequencer
-    reader fail on a list; any reader failing that way names the block and itself."""
+    reader fail on a list; any built-in reader failing that way names the block and itself.
+    (A third-party plugin's reader failing is that plugin's failure: reported and skipped.)"""
+    from bat_core.blendfile import open_blend
+    from bat_core.trace.guard import guarded
+
     blend = SEEDS / "shot-v50.blend"
-    with pytest.raises(BlendFileError, match=r"block b'SCScene' does not read as Blender writes it "
-                                             r"\(_ChokingReader.read_scene: AttributeError") as info:
-        list(trace(blend, plugins=[_ChokingReader()]))
+    with open_blend(blend) as bf:
+        scene = bf.blocks_by_code(b"SC")[0]
+
+        class Ctx:
+            blendfile = bf
+
+        with pytest.raises(BlendFileError, match=r"block b'SCScene' does not read as Blender writes it "
+                                                 r"\(_ChokingReader.read_scene: AttributeError") as info:
+            list(guarded(_ChokingReader().read_scene, scene, Ctx()))
     assert isinstance(info.value.__cause__, AttributeError)  # kept for -d
     plugins.register(_ChokingReader(), name="choking-reader")
     try:
         res = run_bat("list", str(blend))
     finally:
         plugins.unregister(name="choking-reader")
-    assert res.exit_code == 1 and res.stderr.count("\n") == 1 and "does not read as Blender" in res.stderr
+    assert res.exit_code in (0, 3) and "choking-reader" in res.stderr and "skipped" in res.stderr
