@@ -30,35 +30,44 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-class _AbortAfter(PackCallback):
-    """Abort once ``n`` files are in place (with 4 workers, others are being written then)."""
+class _AbortDuring(PackCallback):
+    """Abort as soon as ``path`` is being copied (the abort comes while its copy runs)."""
 
-    def __init__(self, n: int) -> None:
-        self.n = n
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.started = False
         self.packer: Packer | None = None
 
-    def transfer_file_done(self, src: Path, dst: str) -> None:
-        self.n -= 1
-        if self.n <= 0 and self.packer is not None:
+    def transfer_file(self, src: Path, dst: str) -> None:
+        self.started = self.started or src == self.path
+
+    def transfer_progress(self, total_bytes: int, transferred_bytes: int) -> None:
+        if self.started and self.packer is not None and not self.packer.aborted:
             self.packer.abort("stopped by the test")
 
 
 def test_abort_leaves_no_empty_directories(copy_scenario, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The finding: Ctrl-C left the directories made for files not transferred yet."""
     root = copy_scenario("v50", "libraries")
+    big = root / "libs" / "sub" / "textures" / "prop.png"  # alone in its directory
+    with open(big, "r+b") as fh:
+        fh.truncate(1 << 30)  # sparse: its copy takes long enough to be interrupted
     target = tmp_path / "out"
-    cb = _AbortAfter(1)
+    cb = _AbortDuring(big)
     with Packer(root / "shots" / "shot.blend", str(target), project=root, callback=cb) as packer:
         cb.packer = packer
         packer.plan()
         result = packer.execute()
     assert result.aborted
+    assert {f.relpath: f.action for f in result.files}["libs/sub/textures/prop.png"] == "not-transferred"
+    assert not (target / "libs" / "sub" / "textures").exists()  # made for it, left empty: removed
     assert not empty_dirs(target)
     assert not partials(target)
     done = {f.relpath for f in result.files if f.action in ("copied", "rewritten")}
-    assert done and set(hashes(target, hidden=False)) == done
-    manifest = json.loads((target / STATE_DIR / "manifest.json").read_text())
-    assert set(manifest["files"]) == done  # what landed is the target's own, for the next pack
+    assert set(hashes(target, hidden=False)) == done
+    if done:  # what landed is the target's own, for the next pack
+        manifest = json.loads((target / STATE_DIR / "manifest.json").read_text())
+        assert set(manifest["files"]) == done
 
 
 def test_abort_before_anything_lands_leaves_nothing(copy_scenario, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -37,9 +37,9 @@ def demo(tmp_path: Path) -> Path:
     return tmp_path / "demo"
 
 
-def test_readme_zip_inside_the_project(demo: Path, run_bat) -> None:  # type: ignore[no-untyped-def]
+def test_readme_zip_inside_the_project(demo: Path, run_bat, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """``bat pack shot.blend out.zip`` from the README: the ZIP file lands in the project."""
-    os.chdir(demo)
+    monkeypatch.chdir(demo)
     res = run_bat("pack", "shot.blend", "out.zip")
     assert res.exit_code == 0, res.stderr
     with zipfile.ZipFile(demo / "out.zip") as zf:

@@ -294,7 +294,7 @@ class Packer:
             return self._aborted(self._result(plan, {}))
         # Everything rewritten is saved: free the blend files' memory before the transfers.
         self._cache.close_all()
-        self._prepare(target, items)
+        self._preflight(target, items)
 
         self.callback.pack_start(len(items), sum(i.size for i in items))
         try:
@@ -319,13 +319,13 @@ class Packer:
         self._end_done(result, plan)
         return result
 
-    def _prepare(self, target: Target, items: list[TransferItem]) -> None:
+    def _preflight(self, target: Target, items: list[TransferItem]) -> None:
         """Let a checked target refuse the pack before anything is written (files it does not own)."""
         transfer = target.transfer
         if not isinstance(transfer, CheckedTransfer):
             return
         try:
-            transfer.prepare(items)
+            transfer.preflight(items)
         except OSError as exc:
             raise PackError(f"cannot write to {target.root}: {exc.strerror or exc}") from None
 

@@ -31,7 +31,7 @@ class CheckedTransfer(Transfer):
         """
         return False
 
-    def prepare(self, items: Sequence[TransferItem]) -> None:
+    def preflight(self, items: Sequence[TransferItem]) -> None:
         """Check the items against what the target holds; called once, before :meth:`start`.
 
         Raise :class:`~bat_core.pack.PackError` naming the files when the pack

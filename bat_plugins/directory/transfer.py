@@ -1,7 +1,7 @@
 """Copy files into a local directory: never over a file bat did not write, never through a symlink.
 
 The target may already hold anything — even the project itself.  Before a
-byte is written (:meth:`DirectoryTransfer.prepare`) every destination is
+byte is written (:meth:`DirectoryTransfer.preflight`) every destination is
 checked: nothing there, a file an earlier pack into this target wrote and
 nobody changed since (the manifest, see :mod:`.manifest`), or a file with
 exactly the bytes to be written (left as it is).  Anything else — another
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 
 def resolve_directory(target: str) -> Target:
-    """Validate the target string as a directory; creates nothing (that is left to ``prepare``)."""
+    """Validate the target string as a directory; creates nothing (that is left to ``preflight``)."""
     if not target or "\0" in target:
         raise PackError(f"invalid target directory {target!r}")
     path = Path(os.path.abspath(os.path.expanduser(target)))
@@ -189,7 +189,6 @@ class DirectoryTransfer(CheckedTransfer):
         self._identical: set[PurePosixPath] = set()
         self._journal = Journal(self._state_dir)
         self._lock = threading.Lock()
-        self._prepared = False
         self._seen_root: str | None = None
         self._seen: Manifest | None = None
 
@@ -240,7 +239,7 @@ class DirectoryTransfer(CheckedTransfer):
 
     # --- before the transfers ----------------------------------------------------------------
 
-    def prepare(self, items: Sequence[TransferItem]) -> None:
+    def preflight(self, items: Sequence[TransferItem]) -> None:
         """Refuse, naming them, destinations taken by anything bat did not write; write nothing else."""
         self._open()
         try:
@@ -253,7 +252,6 @@ class DirectoryTransfer(CheckedTransfer):
             more = f"; and {len(problems) - _NAMED} more" if len(problems) > _NAMED else ""
             raise PackError(f"refusing to pack into {self.root}: {'; '.join(problems[:_NAMED])}{more} "
                             "(move them away, or choose another target)")
-        self._prepared = True
 
     def start(self) -> None:
         self._open()
@@ -431,7 +429,7 @@ class DirectoryTransfer(CheckedTransfer):
     # --- the transfers -------------------------------------------------------------------
 
     def _parent(self, dest: PurePosixPath, create: bool) -> Dir | None:
-        assert self._root is not None, "start() or prepare() first"
+        assert self._root is not None, "start() or preflight() first"
         made: list[PurePosixPath] = []
         try:
             return tree.open_dir(self._root, dest.parts[:-1], create=create,

@@ -126,7 +126,7 @@ class ZipTransfer(CheckedTransfer):
         return (head == os.path.dirname(real) and name.startswith(f".{self.path.name}.")
                 and owner_of(name) is not None)
 
-    def prepare(self, items: Sequence[TransferItem]) -> None:
+    def preflight(self, items: Sequence[TransferItem]) -> None:
         _check_existing(self.path)  # it may have appeared since the target was resolved
         remove_abandoned_partials(self.path.parent, prefix=f".{self.path.name}.")
 
