@@ -110,8 +110,9 @@ def check_layout(files: Iterable[tuple[PurePosixPath, Path]], rules: LayoutRules
     """Every problem of the layout ``files`` (destination, source) for a target with ``rules``.
 
     Problems the rules allow are left out.  Each names the files concerned.
+    (Plain strings throughout: this runs over every file of a pack.)
     """
-    dests: dict[PurePosixPath, Path] = dict(files)
+    dests: dict[str, Path] = {str(dest): source for dest, source in files}
     problems: list[LayoutProblem] = []
 
     def report(kind: str, message: str, *sources: Path) -> None:
@@ -120,42 +121,45 @@ def check_layout(files: Iterable[tuple[PurePosixPath, Path]], rules: LayoutRules
             problems.append(LayoutProblem(kind, severity, message, sources))
 
     # Every directory the layout needs, with the first file below it (for messages).
-    dirs: dict[PurePosixPath, tuple[PurePosixPath, Path]] = {}
+    dirs: dict[str, tuple[str, Path]] = {}
     for dest, source in dests.items():
-        for parent in dest.parents:
-            if parent == PurePosixPath("."):
+        cut = dest.rfind("/")
+        while cut > 0:
+            parent = dest[:cut]
+            if parent in dirs:
                 break
-            dirs.setdefault(parent, (dest, source))
+            dirs[parent] = (dest, source)
+            cut = dest.rfind("/", 0, cut)
 
     for dest, source in dests.items():
         below = dirs.get(dest)
         if below is not None:
             report(FILE_DIRECTORY, f"{source} would be packed as {dest}, but {below[1]} needs a "
                    f"directory of that name ({below[0]})", source, below[1])
-        if dest.parts[0] in rules.reserved:
+        top = dest.partition("/")[0]
+        if top in rules.reserved:
             report(RESERVED, f"{source} would be packed as {dest}, but the target keeps "
-                   f"{dest.parts[0]!r} for its own files", source)
+                   f"{top!r} for its own files", source)
 
     # Names that only differ in case: one file, or a file and a directory, elsewhere.
-    folded: dict[str, tuple[PurePosixPath, Path]] = {}
+    folded: dict[str, tuple[str, Path]] = {}
     for dest, source in dests.items():
-        key = _fold(str(dest))
-        other = folded.setdefault(key, (dest, source))
+        other = folded.setdefault(_fold(dest), (dest, source))
         if other[0] != dest:
             report(CASE, f"{other[1]} and {source} would be packed as {other[0]} and {dest}, names that "
                    "differ only in case (one file on Windows and macOS)", other[1], source)
-    folded_dirs = {_fold(str(d)): (d, first) for d, first in dirs.items()}
-    for dest, source in dests.items():
-        clash = folded_dirs.get(_fold(str(dest)))
+    folded_dirs = {_fold(d): (d, first) for d, first in dirs.items()}
+    for key, (dest, source) in folded.items():
+        clash = folded_dirs.get(key)
         if clash is not None and clash[0] != dest:
             report(CASE, f"{source} would be packed as {dest}, but {clash[1][1]} needs a directory "
                    f"{clash[0]} (the same name on Windows and macOS)", source, clash[1][1])
 
     # Each name once: a directory's problem is reported for the first file below it.
-    named: dict[PurePosixPath, tuple[PurePosixPath, Path]] = {d: first for d, first in dirs.items()}
+    named: dict[str, tuple[str, Path]] = dict(dirs)
     named.update((dest, (dest, source)) for dest, source in dests.items())
     for path, (dest, source) in named.items():
-        for kind, why in _name_problems(path.name, rules):
+        for kind, why in _name_problems(path.rpartition("/")[2], rules):
             where = "" if path == dest else f" (in {dest})"
             report(kind, f"{source}: cannot be packed as {path}{where}: {why}", source)
     return problems

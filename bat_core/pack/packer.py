@@ -164,9 +164,9 @@ class Packer:
             raise PackError(f"refusing to pack into {target.local_file}: it is one of the files being packed")
         if target.local_dir is None:
             return
+        root = str(target.local_dir)
         for f in plan.files:
-            assert f.dest is not None
-            there = real(target.local_dir / f.dest)
+            there = real(os.path.join(root, str(f.dest)))
             other = sources.get(there)
             if other is None:
                 try:
@@ -177,7 +177,7 @@ class Packer:
             if other is None:
                 continue
             if other is not f:
-                raise PackError(f"refusing to pack {f.source} as {target.local_dir / f.dest}: "
+                raise PackError(f"refusing to pack {f.source} as {os.path.join(root, str(f.dest))}: "
                                 f"that would overwrite {other.source}, which is being packed")
             if f.action is Action.REWRITE:
                 raise PackError(f"refusing to pack {f.source} onto itself: its paths change, so the packed "

@@ -9,8 +9,11 @@ wrote and nobody changed since, so the target remembers them, in
      "files": {"textures/a.png": [1234, 1700000000123456789], ...}}
 
 (relative path -> size and modification time in nanoseconds, as written).
-The manifest is replaced atomically (temporary file, ``fsync``, rename) at the
-end of a pack.  While a pack runs it appends to its own journal,
+The manifest is replaced atomically (temporary file, rename) at the end of a
+pack.  It is not ``fsync``-ed: on ext4 that would wait for every file the pack
+just wrote to reach the disk.  After a machine crash a manifest may be empty:
+it is then read as "no earlier pack", so the next pack refuses the files
+rather than replacing them.  While a pack runs it appends to its own journal,
 ``.bat-pack/journal-<pid>-<random>.jsonl``, one JSON line per step: a
 directory or partial file about to be made, a file in place.  A pack killed
 half-way leaves its journal; the next pack into the target (once the owner
@@ -74,7 +77,7 @@ class Manifest:
                 data = json.loads(fh.read(64 << 20))
         except (OSError, ValueError) as exc:
             log.warning("%s is unreadable (%s); treating the target as holding no earlier pack",
-                        state.path / MANIFEST, exc)
+                        os.path.join(state.path, MANIFEST), exc)
             return manifest
         finally:
             if fd >= 0:
@@ -98,7 +101,6 @@ class Manifest:
                 view = memoryview(text.encode("ascii"))
                 while view:
                     view = view[os.write(fd, view):]
-                os.fsync(fd)
             finally:
                 os.close(fd)
             state.replace(tmp, MANIFEST)
@@ -122,7 +124,7 @@ class Journal:
     def started(self) -> bool:
         return self._fd is not None
 
-    def log(self, op: str, path: PurePosixPath, **extra: int) -> None:
+    def log(self, op: str, path: PurePosixPath | str, **extra: int) -> None:
         line = json.dumps({"op": op, "path": str(path), **extra}) + "\n"
         data = line.encode("utf-8", "surrogateescape")
         with self._lock:

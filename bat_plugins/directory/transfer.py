@@ -36,7 +36,7 @@ import secrets
 import stat
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
 from bat_core.pack import CHUNK_SIZE, PackError, Target, TransferIO, TransferItem
@@ -81,6 +81,9 @@ _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, er
 
 #: How many files a refusal names.
 _NAMED = 5
+
+#: How many directories of the target a pack keeps open (well below the usual limit of 1024 descriptors).
+_OPEN_DIRS = 256
 
 
 def write_all(fd: int, data: memoryview) -> None:
@@ -187,6 +190,7 @@ class DirectoryTransfer(CheckedTransfer):
         self._manifest = Manifest()
         self._written: dict[str, tuple[int, int]] = {}
         self._identical: set[PurePosixPath] = set()
+        self._dirs: dict[tuple[str, ...], Dir] = {}  # directories of the target open for this pack
         self._journal = Journal(self._state_dir)
         self._lock = threading.Lock()
         self._seen_root: str | None = None
@@ -211,16 +215,16 @@ class DirectoryTransfer(CheckedTransfer):
         if self._seen_root is None:
             if not self.root.is_dir():
                 return False
-            self._seen_root = os.path.realpath(self.root)
+            self._seen_root = os.path.join(os.path.realpath(self.root), "")
             with contextlib.suppress(OSError), tree.open_root(self.root) as root:
                 self._seen = self._read_records(root)
-        rel = os.path.relpath(real_path, self._seen_root)
-        if rel == os.curdir or rel.startswith(os.pardir + os.sep) or rel == os.pardir:
+        if not real_path.startswith(self._seen_root):
             return False
-        parts = PurePosixPath(rel.replace(os.sep, "/"))
-        if parts.parts[0] == STATE_DIR or owner_of(parts.name) is not None:
+        rel = real_path[len(self._seen_root):].replace(os.sep, "/")
+        first, _, _ = rel.partition("/")
+        if first == STATE_DIR or owner_of(rel.rpartition("/")[2]) is not None:
             return True
-        return self._seen is not None and str(parts) in self._seen.files
+        return self._seen is not None and rel in self._seen.files
 
     def _read_records(self, root: Dir) -> Manifest:
         """The manifest with the files of every journal (finished or not) added: read-only."""
@@ -369,16 +373,17 @@ class DirectoryTransfer(CheckedTransfer):
         """What is in the way of each item: the problems found, one message each."""
         assert self._root is not None
         problems: list[str] = []
-        dirs: dict[PurePosixPath, str | None] = {PurePosixPath(): ""}  # "" fine, None missing, else why
+        dirs: dict[str, str | None] = {}  # relative directory -> "" real, None missing, else what is wrong
         root = self._root
         for item in items:
             why = None
-            rel = PurePosixPath()
-            for part in item.dest.parts[:-1]:
-                rel = rel / part
-                if rel not in dirs:
-                    dirs[rel] = self._dir_state(root, rel)
-                state = dirs[rel]
+            parts = item.dest.parts
+            rel = ""
+            for part in parts[:-1]:
+                rel = f"{rel}/{part}" if rel else part
+                state = dirs.get(rel, "?")
+                if state == "?":
+                    state = dirs[rel] = self._dir_state(root, rel)
                 if state != "":
                     why = state
                     break
@@ -388,23 +393,24 @@ class DirectoryTransfer(CheckedTransfer):
                 problems.append(why)
         return list(dict.fromkeys(problems))
 
-    def _dir_state(self, root: Dir, rel: PurePosixPath) -> str | None:
+    def _dir_state(self, root: Dir, rel: str) -> str | None:
         """"" for a real directory, None when missing, else what is in the way."""
+        path = os.path.join(root.path, rel)
         try:
-            st = os.lstat(os.path.join(root.path, rel))
+            st = os.lstat(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            return f"{root.path / rel}: {exc.strerror or exc}"
+            return f"{path}: {exc.strerror or exc}"
         if stat.S_ISDIR(st.st_mode):
             return ""
         if stat.S_ISLNK(st.st_mode):
-            return (f"{root.path / rel} is a symbolic link (to {os.readlink(root.path / rel)}); "
+            return (f"{path} is a symbolic link (to {os.readlink(path)}); "
                     "a pack writes only into real directories of its target")
-        return f"{root.path / rel} is a file where a directory is needed"
+        return f"{path} is a file where a directory is needed"
 
     def _file_state(self, root: Dir, item: TransferItem) -> str | None:
-        path = root.path / item.dest
+        path = os.path.join(root.path, str(item.dest))
         try:
             st = os.lstat(path)
         except FileNotFoundError:
@@ -428,24 +434,54 @@ class DirectoryTransfer(CheckedTransfer):
 
     # --- the transfers -------------------------------------------------------------------
 
-    def _parent(self, dest: PurePosixPath, create: bool) -> Dir | None:
+    @contextlib.contextmanager
+    def _parent(self, dest: PurePosixPath, create: bool) -> Iterator[Dir | None]:
+        """The directory ``dest`` goes into, checked (and made) one level at a time.
+
+        Directories already opened stay open for the rest of the pack (up to
+        :data:`_OPEN_DIRS`): the next file in one is written through the same
+        descriptor, without walking the path again.
+        """
         assert self._root is not None, "start() or preflight() first"
+        key = dest.parts[:-1]
+        with self._lock:
+            handle = self._dirs.get(key)
+            start, depth = self._root, 0
+            if handle is None:
+                for n in range(len(key) - 1, 0, -1):  # the deepest ancestor already open
+                    if key[:n] in self._dirs:
+                        start, depth = self._dirs[key[:n]], n
+                        break
+        if handle is not None:
+            yield handle
+            return
         made: list[PurePosixPath] = []
         try:
-            return tree.open_dir(self._root, dest.parts[:-1], create=create,
-                                 before_mkdir=lambda rel: self._journal.log("mkdir", rel), made=made)
+            handle = tree.open_dir(start, key[depth:], create=create, prefix=key[:depth],
+                                   before_mkdir=lambda rel: self._journal.log("mkdir", rel), made=made)
         finally:
             if made:
                 with self._lock:
                     self._made.extend(made)
+        if handle is None:
+            yield None
+            return
+        with self._lock:
+            keep = key not in self._dirs and len(self._dirs) < _OPEN_DIRS
+            if keep:
+                self._dirs[key] = handle
+        try:
+            yield handle
+        finally:
+            if not keep:
+                handle.close()
 
     def is_present(self, item: TransferItem, io: TransferIO) -> bool:
         if item.dest in self._identical:
             return True
-        parent = self._parent(item.dest, create=False)
-        if parent is None:
-            return False
-        with parent:
+        with self._parent(item.dest, create=False) as parent:
+            if parent is None:
+                return False
             st = parent.lstat(item.dest.name)
             if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != item.size:
                 return False
@@ -461,14 +497,13 @@ class DirectoryTransfer(CheckedTransfer):
             return False
 
     def send(self, item: TransferItem, io: TransferIO) -> None:
-        parent = self._parent(item.dest, create=True)
-        assert parent is not None
-        with parent:
+        with self._parent(item.dest, create=True) as parent:
+            assert parent is not None
             name = item.dest.name
             st = parent.lstat(name)
             if st is not None and not (stat.S_ISREG(st.st_mode) and self._manifest.owns(str(item.dest), st)):
                 what = kind_of(st.st_mode) if not stat.S_ISREG(st.st_mode) else "a file bat did not write"
-                raise PackError(f"refusing to replace {parent.path / name}: it is {what}")
+                raise PackError(f"refusing to replace {os.path.join(parent.path, name)}: it is {what}")
             if item.temporary and self._move(item, parent, io):
                 return
             self._copy(item, parent, io)
@@ -476,7 +511,8 @@ class DirectoryTransfer(CheckedTransfer):
     def _copy(self, item: TransferItem, parent: Dir, io: TransferIO) -> None:
         name = item.dest.name
         tmp = partial_name(name, secrets.token_hex(4))
-        self._journal.log("partial", item.dest.parent / tmp)
+        where = str(item.dest)
+        self._journal.log("partial", f"{where[:len(where) - len(name)]}{tmp}")
         src, before = open_source(item.read_from)
         try:
             fd = parent.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -533,6 +569,10 @@ class DirectoryTransfer(CheckedTransfer):
         if root is None:
             return
         try:
+            with self._lock:
+                for handle in self._dirs.values():
+                    handle.close()
+                self._dirs.clear()
             if not completed:
                 self._remove_empty(self._made)
             if self._written:

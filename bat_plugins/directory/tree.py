@@ -29,8 +29,8 @@ _NOT_A_DIR = {errno.ELOOP, errno.ENOTDIR, errno.EMLINK}
 class Dir:
     """An open directory of the target: operations on names inside it, relative to its descriptor."""
 
-    def __init__(self, path: Path, fd: int | None) -> None:
-        self.path = path
+    def __init__(self, path: str | Path, fd: int | None) -> None:
+        self.path = str(path)
         self.fd = fd
 
     def _at(self, name: str) -> str:
@@ -83,7 +83,7 @@ def open_root(path: Path) -> Dir:
     return Dir(path, os.open(path, _DIR_FLAGS & ~getattr(os, "O_NOFOLLOW", 0)) if _AT else None)
 
 
-def _refusal(parent: Dir, part: str, path: Path) -> PackError:
+def _refusal(parent: Dir, part: str, path: str) -> PackError:
     st = parent.lstat(part)
     if st is not None and stat.S_ISLNK(st.st_mode):
         try:
@@ -97,25 +97,25 @@ def _refusal(parent: Dir, part: str, path: Path) -> PackError:
 
 def open_dir(root: Dir, parts: Sequence[str], *, create: bool,
              before_mkdir: Callable[[PurePosixPath], None] | None = None,
-             made: list[PurePosixPath] | None = None) -> Dir | None:
+             made: list[PurePosixPath] | None = None, prefix: Sequence[str] = ()) -> Dir | None:
     """The directory ``root/parts...``, every component checked to be a real directory.
 
     None when a component does not exist and ``create`` is false.  With
     ``create``, missing components are made one at a time: ``before_mkdir`` is
-    told each one first (a journal), ``made`` gets those actually created.
+    told each one first (a journal), ``made`` gets those actually created
+    (both relative to the target root: ``root`` is the target's ``prefix``).
     A symlink or a file in the way raises :class:`PackError`.
     """
     current = Dir(root.path, os.dup(root.fd) if root.fd is not None else None)
-    rel = PurePosixPath()
     try:
-        for part in parts:
-            rel = rel / part
-            path = root.path / rel
+        for n, part in enumerate(parts, 1):
+            path = os.path.join(current.path, part)  # strings: this runs for every file packed
             nxt = _enter(current, part, path)
             if nxt is None:
                 if not create:
                     current.close()
                     return None
+                rel = PurePosixPath(*prefix, *parts[:n])
                 if before_mkdir is not None:
                     before_mkdir(rel)
                 try:
@@ -135,7 +135,7 @@ def open_dir(root: Dir, parts: Sequence[str], *, create: bool,
     return current
 
 
-def _enter(parent: Dir, part: str, path: Path) -> Dir | None:
+def _enter(parent: Dir, part: str, path: str) -> Dir | None:
     """Open ``part`` in ``parent`` as a real directory; None when there is nothing of that name."""
     if parent.fd is None:
         st = parent.lstat(part)

@@ -177,8 +177,6 @@ class ZipTransfer(CheckedTransfer):
                 zf.comment = MARKER
             zf.close()
             if fp is not None:
-                fp.flush()
-                os.fsync(fp.fileno())
                 fp.close()
             if completed:
                 os.replace(tmp, self.path)
