@@ -65,12 +65,14 @@ def _mount_namespace() -> tuple[list[str] | None, str]:
     probe = Path(os.environ.get("TMPDIR", "/tmp")) / f"bat-mount-probe-{os.getpid()}"
     probe.mkdir(exist_ok=True)
     try:
-        prefix = [unshare, "-m"] if os.geteuid() == 0 else [unshare, "-rm"]
-        res = subprocess.run([*prefix, "sh", "-c", 'mount -t tmpfs -o size=64k bat-probe "$1"', "sh", str(probe)],
-                             capture_output=True, text=True, timeout=30)
-        if res.returncode != 0:
-            return None, f"cannot mount a tmpfs here (needs root or user namespaces): {res.stderr.strip()}"
-        return prefix, ""
+        errors = []
+        for prefix in ([[unshare, "-m"]] if os.geteuid() == 0 else []) + [[unshare, "-rm"]]:
+            res = subprocess.run([*prefix, "sh", "-c", 'mount -t tmpfs -o size=64k bat-probe "$1"', "sh",
+                                  str(probe)], capture_output=True, text=True, timeout=30)
+            if res.returncode == 0:
+                return prefix, ""
+            errors.append(" ".join(res.stderr.split()))
+        return None, f"cannot mount a tmpfs here (needs root or user namespaces): {'; '.join(errors)}"
     finally:
         probe.rmdir()
 

@@ -143,7 +143,7 @@ def case_insensitive_dir(tmp_path: Path):  # type: ignore[no-untyped-def]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode == 0:
             break
-        errors.append(res.stderr.strip())
+        errors.append(" ".join(res.stderr.split()))
     else:
         pytest.skip("no case-insensitive file system can be mounted here (tmpfs casefold, or mkfs.vfat): "
                     + "; ".join(errors))

@@ -114,12 +114,15 @@ class ZipTransfer(CheckedTransfer):
         self.path = path
         self._tmp: Path | None = None
         self._zip: zipfile.ZipFile | None = None
+        self._real: str | None = None
 
     def layout_rules(self) -> LayoutRules:
         return zip_layout_rules()
 
     def owns(self, real_path: str) -> bool:
-        real = os.path.realpath(self.path)
+        if self._real is None:
+            self._real = os.path.realpath(self.path)
+        real = self._real
         if real_path == real:
             return True
         head, name = os.path.split(real_path)
