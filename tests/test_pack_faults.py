@@ -161,15 +161,19 @@ def test_dependency_deleted_while_packing(project: Path, tmp_path: Path, kind: s
     _assert_complete_files(project, files, _planned(project / "images.blend", target))
 
 
-class _GrowOnFirstBytes(PackCallback):
-    """Appends to the big file as soon as bytes of it are copied (called on the main thread)."""
+class _GrowWhileCopied(PackCallback):
+    """Appends to the big file once some of its bytes are copied (called on the main thread).
+
+    More bytes done than all the other files hold: some of them are the big file's.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.size = path.stat().st_size
         self.done = False
 
     def transfer_progress(self, total_bytes: int, transferred_bytes: int) -> None:
-        if not self.done:
+        if not self.done and transferred_bytes > total_bytes - self.size:
             self.done = True
             with open(self.path, "ab") as fh:
                 fh.write(b"more")
@@ -183,7 +187,7 @@ def test_dependency_changed_while_packing(copy_scenario, tmp_path: Path, kind: s
     with open(big, "r+b") as fh:
         fh.truncate(1 << 30)  # sparse: reading is cheap, copying all of it takes a while
     target = _target(tmp_path, kind)
-    cb = _GrowOnFirstBytes(big)
+    cb = _GrowWhileCopied(big)
     start = time.monotonic()
     with Packer(root / "images.blend", str(target), callback=cb) as packer:
         packer.plan()
