@@ -354,3 +354,20 @@ def test_sigterm_stops_like_ctrl_c(copy_scenario, tmp_path: Path, kind: str) -> 
     assert (big.stat().st_size, big.stat().st_mtime_ns) == (big_before.st_size, big_before.st_mtime_ns)
     big.unlink()
     assert hashes(root) == before
+
+
+def test_second_sigterm_stops_at_once_and_still_cleans_up(copy_scenario, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = copy_scenario("v50", "images")
+    target = tmp_path / "t" / "out"
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = _start_big_pack(root, target, tmpdir)
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stderr is not None
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=10) == 128 + signal.SIGTERM, rest
+    assert "Traceback" not in rest and "bat: terminated" in rest
+    assert not partials(target.parent)
+    assert not list(tmpdir.iterdir())
+    assert not (target / "textures" / "clip.mp4").exists()
