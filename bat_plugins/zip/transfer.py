@@ -80,10 +80,15 @@ def resolve_zip(target: str) -> Target:
 
 
 def zip_layout_rules() -> LayoutRules:
-    """A ZIP file holds any name, but an entry must extract to the same place everywhere."""
+    """A ZIP file holds any name, but an entry must extract to the same place everywhere.
+
+    Names that differ only in case are errors: a ZIP file is made to be opened
+    elsewhere, and macOS and Windows both merge them (one file is lost).  What
+    only Windows refuses (``CON``, a trailing dot) is a warning.
+    """
     return LayoutRules(
         severities={BACKSLASH: Severity.ERROR, DRIVE: Severity.ERROR, ENCODING: Severity.ERROR,
-                    CASE: Severity.WARNING, WINDOWS: Severity.WARNING, LENGTH: Severity.WARNING},
+                    CASE: Severity.ERROR, WINDOWS: Severity.WARNING, LENGTH: Severity.WARNING},
         max_name_bytes=255)
 
 
