@@ -69,7 +69,7 @@ def test_target_inside_a_directory_the_blend_file_uses(copy_scenario, kind: str)
     """A custom Geometry Nodes bake directory is packed with everything below it; a target inside it
     must not have its own files (an earlier pack) packed into itself."""
     root = copy_scenario("v50", "geonodes")
-    bake = root / "gn_bake_custom"
+    bake = root / "gn_bake_custom" / "blobs"  # a directory the bake's reader walks
     target = bake / ("pack.zip" if kind == "zip" else "packed")
     first = pack(root / "geonodes.blend", str(target))
     assert first.complete
@@ -84,7 +84,7 @@ def test_target_inside_a_directory_the_blend_file_uses(copy_scenario, kind: str)
             assert set(zf.namelist()) == packed
     else:
         assert all(f.action == "skipped" for f in again.files if f.action != "excluded")
-        assert not (target / "gn_bake_custom" / "packed").exists()
+        assert not (target / "gn_bake_custom" / "blobs" / "packed").exists()
 
 
 def test_pack_into_the_parent_of_the_project(demo: Path, tmp_path: Path) -> None:
