@@ -65,11 +65,19 @@ def test_repack_copies_nothing_and_recopies_changed_files(run_bat, tmp_path: Pat
     again = run_bat("pack", "--json", str(SHOT), str(out))
     assert {f["action"] for f in _json(again)["files"]} == {"skipped"}
     assert _json(again)["summary"]["files"] == 0
-    # Same size, other content: copied again.
+    # Same size, other content: someone changed the packed copy; it is theirs now.
     texture = out / "textures" / "shot.png"
     data = bytearray(texture.read_bytes())
     data[-1] ^= 0xFF
     texture.write_bytes(bytes(data))
+    refused = run_bat("pack", str(SHOT), str(out))
+    assert refused.exit_code == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"bat: error: refusing to pack into {out}: {texture} exists and was not written by a pack into "
+        "this target (or was changed since) (move them away, or choose another target)")
+    assert texture.read_bytes() == bytes(data)
+    # Moved away, it is packed again (and only it).
+    texture.unlink()
     third = _json(run_bat("pack", "--json", str(SHOT), str(out)))
     changed = [f for f in third["files"] if f["action"] != "skipped"]
     assert [Path(f["source"]).name for f in changed] == ["shot.png"]
@@ -121,15 +129,17 @@ def test_target_file_that_is_not_a_directory_or_zip(run_bat, tmp_path: Path) -> 
     assert plain.read_text() == "keep me" and fake.read_text() == "not a zip"
 
 
-def test_target_inside_project_is_refused(run_bat, copy_scenario) -> None:  # type: ignore[no-untyped-def]
+def test_target_inside_project(run_bat, copy_scenario) -> None:  # type: ignore[no-untyped-def]
+    """BAT 1.x packs into a target inside the project; so does bat, without packing it into itself."""
     root = copy_scenario("v50", "images")
     for target in (root / "packed", root / "textures" / "packed.zip"):
-        res = run_bat("pack", str(root / "images.blend"), str(target))
-        assert res.exit_code == 1
-        assert "inside the project" in res.stderr and len(res.stderr.strip().splitlines()) == 1
-        assert not target.exists()
-    res = run_bat("pack", "-p", str(root.parent), str(root / "images.blend"), str(root.parent / "out"))
-    assert res.exit_code == 1 and "inside the project" in res.stderr
+        for _ in range(2):
+            res = run_bat("pack", str(root / "images.blend"), str(target))
+            assert res.exit_code == 3, res.stderr  # packed; the scenario has missing files
+        assert target.exists()
+    assert not (root / "packed" / "packed").exists()
+    with zipfile.ZipFile(root / "textures" / "packed.zip") as zf:
+        assert not [n for n in zf.namelist() if "packed" in n]
 
 
 def test_compress(run_bat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

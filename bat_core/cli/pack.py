@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -32,22 +31,49 @@ def _human(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-@contextlib.contextmanager
-def _ctrl_c_aborts(packer: Packer) -> Iterator[None]:
-    """First Ctrl-C asks the packer to stop cleanly; a second one interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class Terminated(Exception):
+    """A second SIGTERM/SIGHUP: stop now (the pack still removes its partial files on the way out)."""
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        packer.abort("interrupted (Ctrl-C)")
 
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP stop the pack cleanly; a second one interrupts at once.
+
+    A pack stopped by SIGTERM ends as one stopped by Ctrl-C: the transfers
+    remove their partial files, the directories they made and left empty, and
+    the temporary directory; only the exit status differs (128 + the signal).
+    """
+
+    def __init__(self, packer: Packer) -> None:
+        self.packer = packer
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + (self.received or signal.SIGINT)
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise Terminated(signal.Signals(signum).name)
+        self.received = signum
+        if signum == signal.SIGINT:
+            self.packer.abort("interrupted (Ctrl-C)")
+        else:
+            self.packer.abort(f"terminated ({signal.Signals(signum).name})")
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+                if sig is not None:
+                    self._previous[sig] = signal.signal(sig, self.handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
 
 
 def _console_mode(progress: str, as_json: bool) -> ConsoleMode:
@@ -203,7 +229,7 @@ def pack_cmd(ctx: click.Context, blendfile: Path, target: str, project: Path | N
 
     Blend files whose paths change are rewritten in copies; source files are
     never modified. Exit status: 0 done, 1 error, 2 bad usage, 3 done but some
-    dependencies are missing, 130 interrupted.
+    dependencies are missing, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
     st = state(ctx)
     st.json = as_json
@@ -221,20 +247,25 @@ def pack_cmd(ctx: click.Context, blendfile: Path, target: str, project: Path | N
                     relative_only=relative_only, target_scheme=scheme,
                     strict_pointers=st.strict_pointers, checksum_cache=not no_hash_cache,
                     callback=ActivityLog())
-    with packer, _ctrl_c_aborts(packer), console_output(_console_mode(progress, as_json)):
-        try:
-            packer.plan()
-            result = packer.execute()
-        except PackError as exc:
-            if exc.result is not None:
-                if not exc.result.error:
-                    exc.result.error = str(exc)
-                _report(exc.result, as_json, quiet)
-                st.json_reported = as_json
-            raise
+    signals = _Signals(packer)
+    try:
+        with packer, signals, console_output(_console_mode(progress, as_json)):
+            try:
+                packer.plan()
+                result = packer.execute()
+            except PackError as exc:
+                if exc.result is not None:
+                    if not exc.result.error:
+                        exc.result.error = str(exc)
+                    _report(exc.result, as_json, quiet)
+                    st.json_reported = as_json
+                raise
+    except Terminated as exc:
+        click.echo(f"bat: terminated ({exc})", err=True)
+        sys.exit(signals.exit_status)
     _report(result, as_json, quiet)
     if result.aborted:
         click.echo(f"bat: {result.abort_reason}", err=True)
-        sys.exit(EXIT_ABORTED)
+        sys.exit(signals.exit_status if signals.received is not None else EXIT_ABORTED)
     if result.missing:
         sys.exit(EXIT_MISSING)

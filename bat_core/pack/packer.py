@@ -7,14 +7,14 @@ blend files are saved to a temporary directory and those copies transferred.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
-import shutil
-import tempfile
+import stat
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path, PurePosixPath
 
 from ..blendfile import Compression
 from ..errors import BatError
@@ -26,12 +26,18 @@ from . import fields
 from .checksums import cache_disabled_by_env
 from .engine import TransferOutcome, run_transfers
 from .errors import Aborted, PackError
+from .layout import LayoutRules, Severity, check_layout, describe
+from .leftovers import WorkDir
 from .plan import Action, PackPlan, PlannedFile, make_plan
+from .preflight import CheckedTransfer
 from .result import EXCLUDED, NOT_TRANSFERRED, Missing, PackedFile, PackResult, Reference
 from .schemes import resolve_target
 from .transfer import Target, TransferItem
 
 log = logging.getLogger(__name__)
+
+#: The note at the top of every pack saying which blend file to open (as BAT 1.x writes it).
+INFO_FILE = "pack-info.txt"
 
 
 class _TraceEvents(TraceCallback):
@@ -132,34 +138,70 @@ class Packer:
         return resolve_target(str(self.target_arg), self.registry, self.target_scheme)
 
     def _check_inputs(self) -> None:
-        if not self.blendfile.is_file():
+        try:
+            is_file = stat.S_ISREG(os.stat(self.blendfile).st_mode)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                raise PackError(f"{self.blendfile}: {exc.strerror or exc}") from None
+            is_file = False
+        if not is_file:
             raise PackError(f"{self.blendfile}: no such blend file")
-        if not self.project.is_dir():
+        if not os.path.isdir(self.project):
             raise PackError(f"project {self.project} is not a directory")
         if not _inside(str(self.blendfile), str(self.project)):
             raise PackError(f"{self.blendfile} is not inside the project {self.project} (see -p/--project)")
 
-    def _check_target(self, target: Target, plan: PackPlan | None = None) -> None:
-        """Refuse a target that would put anything inside the project or over a source file."""
-        project = os.path.realpath(self.project)
-        for local in (target.local_dir, target.local_file):
-            if local is not None and _inside(os.path.realpath(local), project):
-                raise PackError(f"refusing to pack into {local}: it is inside the project {self.project} "
-                                "being packed; choose a target outside it")
-        if plan is None:
-            return
+    def _own_files(self, target: Target) -> Callable[[str], bool] | None:
+        """The files the target holds itself (an earlier pack's): never packed as dependencies."""
+        transfer = target.transfer
+        return transfer.owns if isinstance(transfer, CheckedTransfer) else None
+
+    def _check_target(self, target: Target, plan: PackPlan) -> None:
+        """Refuse a target that would put a packed file over one of the files being packed.
+
+        The target may hold the project, sit inside it or be the project itself;
+        what matters is that no destination is a source (by real path or inode:
+        a hard link is the same file), except a file copied onto itself, which
+        is then left as it is.
+        """
         real = RealPaths()
         sources = {real(f.source): f for f in plan.files}
-        if target.local_file is not None and os.path.realpath(target.local_file) in sources:
+        inodes = {f.identity: f for f in plan.files if f.identity is not None}
+        if target.local_file is not None and real(target.local_file) in sources:
             raise PackError(f"refusing to pack into {target.local_file}: it is one of the files being packed")
-        if target.local_dir is not None:
-            for f in plan.files:
-                assert f.dest is not None
-                there = real(target.local_dir / f.dest)
-                other = sources.get(there)
-                if other is not None and other is not f and there != real(f.source):
-                    raise PackError(f"refusing to pack {f.source} as {target.local_dir / f.dest}: "
-                                    f"that would overwrite {other.source}, which is being packed")
+        if target.local_dir is None:
+            return
+        root = str(target.local_dir)
+        for f in plan.files:
+            there = real(os.path.join(root, str(f.dest)))
+            other = sources.get(there)
+            if other is None:
+                try:
+                    st = os.stat(there)
+                except OSError:
+                    continue
+                other = inodes.get((st.st_dev, st.st_ino))
+            if other is None:
+                continue
+            if other is not f:
+                raise PackError(f"refusing to pack {f.source} as {os.path.join(root, str(f.dest))}: "
+                                f"that would overwrite {other.source}, which is being packed")
+            if f.action is Action.REWRITE:
+                raise PackError(f"refusing to pack {f.source} onto itself: its paths change, so the packed "
+                                "copy would overwrite the source; choose another target")
+
+    def _check_layout(self, target: Target, plan: PackPlan) -> None:
+        """Prove the layout fits the target: clashes and impossible names stop the pack here."""
+        transfer = target.transfer
+        rules = transfer.layout_rules() if isinstance(transfer, CheckedTransfer) else LayoutRules()
+        problems = check_layout(((f.dest, f.source) for f in plan.files if f.dest is not None), rules)
+        plan.problems = problems
+        errors = [p for p in problems if p.severity is Severity.ERROR]
+        for problem in problems:
+            if problem.severity is Severity.WARNING:
+                log.warning("%s", problem.message)
+        if errors:
+            raise PackError(f"{target.description or target.root} cannot hold the pack: {describe(errors)}")
 
     def plan(self) -> PackPlan:
         """Trace the blend file and decide where everything goes.  Writes nothing."""
@@ -172,7 +214,6 @@ class Packer:
     def _make_plan(self) -> PackPlan:
         self._check_inputs()
         self.target = target = self._resolve_target()
-        self._check_target(target)
         usages: list[BlockUsage] = []
         tracer = self._tracer = Tracer(self.registry, _TraceEvents(self.callback), self._cache)
         try:
@@ -185,13 +226,14 @@ class Packer:
         finally:
             self._tracer = None
         plan = make_plan(self.blendfile, self.project, usages, exclude=self.exclude,
-                         relative_only=self.relative_only)
-        self._check_target(target, plan)
+                         relative_only=self.relative_only, own=self._own_files(target))
         if self.compress:
             for entry in plan.blendfiles:
                 if entry.action is Action.COPY and self._compression(entry) not in (Compression.ZSTD, None):
                     entry.action = Action.REWRITE
                     entry.reason = "compressed"
+        self._check_target(target, plan)
+        self._check_layout(target, plan)
         for missing in plan.missing:
             self.callback.missing_file(missing.path)
         self._plan = plan
@@ -200,7 +242,7 @@ class Packer:
     def _compression(self, entry: PlannedFile) -> Compression | None:
         try:
             return self._cache.open(entry.source).compression
-        except BatError as exc:
+        except (BatError, OSError) as exc:
             log.warning("%s is copied as it is: %s", entry.source, exc)
             return None
 
@@ -222,14 +264,17 @@ class Packer:
             result = self._result(plan, {id(f): f.action.value for f in plan.files})
             self._end_done(result, plan)
             return result
-        tmpdir = Path(tempfile.mkdtemp(prefix="bat-pack-"))
         try:
-            return self._execute(plan, target, tmpdir)
+            workdir = WorkDir()
+        except OSError as exc:
+            raise PackError(f"cannot create a temporary directory: {exc.strerror or exc}") from None
+        try:
+            return self._execute(plan, target, workdir.path)
         except BaseException as exc:
             self._end_aborted(str(exc) if isinstance(exc, BatError) else "interrupted")
             raise
         finally:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+            workdir.close()
             self._cache.close_all()
 
     def _execute(self, plan: PackPlan, target: Target, tmpdir: Path) -> PackResult:
@@ -241,7 +286,8 @@ class Packer:
                 read_from, size = entry.source, entry.size
                 if entry.action is Action.REWRITE:
                     self._check_abort()
-                    read_from = self._rewrite(entry, tmpdir / f"{n}-{entry.source.name}")
+                    # A short name of the packer's own: a source's name may already be 255 bytes long.
+                    read_from = self._rewrite(entry, tmpdir / f"{n}.blend")
                     size = read_from.stat().st_size
                 items.append(TransferItem(read_from, entry.dest, size, entry.source, entry.is_blendfile,
                                           temporary=entry.action is Action.REWRITE))
@@ -250,6 +296,10 @@ class Packer:
             return self._aborted(self._result(plan, {}))
         # Everything rewritten is saved: free the blend files' memory before the transfers.
         self._cache.close_all()
+        info = self._info_file(plan, items, tmpdir)
+        if info is not None:
+            items.append(info)  # after the planned files: by_item does not cover it
+        self._preflight(target, items)
 
         self.callback.pack_start(len(items), sum(i.size for i in items))
         try:
@@ -276,6 +326,21 @@ class Packer:
         self._end_done(result, plan)
         return result
 
+    def _info_file(self, plan: PackPlan, items: list[TransferItem], tmpdir: Path) -> TransferItem | None:
+        """BAT's ``pack-info.txt`` at the top of the pack: which blend file to open.
+
+        Its three lines keep BAT 1.x's format (scripts read the indented path);
+        left out, with a warning, when a packed file already has that name.
+        """
+        if any(str(i.dest).lower() == INFO_FILE for i in items):
+            log.warning("a packed file is called %s; not writing bat's own", INFO_FILE)
+            return None
+        path = tmpdir / INFO_FILE
+        path.write_text("This is a Blender Asset Tracer pack.\n"
+                        "Start by opening the following blend file:\n"
+                        f"    {plan.output.as_posix()}\n", encoding="utf-8")
+        return TransferItem(path, PurePosixPath(INFO_FILE), path.stat().st_size, path, temporary=True)
+
     def _outcome_result(self, plan: PackPlan, by_item: list[PlannedFile], outcome: TransferOutcome) -> PackResult:
         actions = {id(entry): outcome.actions[n] for n, entry in enumerate(by_item)}
         sizes = {id(entry): outcome.items[n].size for n, entry in enumerate(by_item)}
@@ -285,6 +350,16 @@ class Packer:
         result.checksums = {"hashed_files": outcome.hashed_files, "hashed_bytes": outcome.hashed_bytes,
                             "cached": outcome.cached_checksums} if self.target.transfer.needs_checksums else {}
         return result
+
+    def _preflight(self, target: Target, items: list[TransferItem]) -> None:
+        """Let a checked target refuse the pack before anything is written (files it does not own)."""
+        transfer = target.transfer
+        if not isinstance(transfer, CheckedTransfer):
+            return
+        try:
+            transfer.preflight(items)
+        except OSError as exc:
+            raise PackError(f"cannot write to {target.root}: {exc.strerror or exc}") from None
 
     def _finish(self, target: Target, completed: bool, quiet: bool = False) -> None:
         try:
@@ -303,6 +378,8 @@ class Packer:
             bf = self._cache.open(entry.source)
         except BatError as exc:
             raise PackError(f"cannot rewrite {entry.source}: {exc}") from None
+        except OSError as exc:
+            raise PackError(f"cannot rewrite {entry.source}: {exc.strerror or exc}") from None
         for rw in entry.rewrites:
             log.info("%s: %s -> %s", entry.source, rw.old.decode("utf-8", "replace"),
                      rw.new.decode("utf-8", "replace"))

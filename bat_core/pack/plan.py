@@ -5,14 +5,22 @@ blend file outwards: a library's own usages count only when that library is
 packed (with ``--relative-only`` an absolutely linked library stays where it
 is, and so do its dependencies).  Each packed blend file collects the paths
 that must change so they point, relative (``//``), to the new places.
+
+Only regular files are packed: a FIFO, a device, a file in ``/proc`` or a
+file the target itself holds (an earlier pack's, found through a directory
+the blend file uses) is left out with the reason, and a file that cannot be
+read stops the plan with an error naming it, before anything is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import errno
+import logging
 import os
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 
@@ -21,7 +29,14 @@ from ..realpaths import RealPaths
 from ..trace import BlockUsage
 from . import fields
 from .errors import PackError
+from .layout import LayoutProblem
 from .placement import check_relpath, place, stored_relative
+from .sources import refusal
+
+log = logging.getLogger(__name__)
+
+#: Errors of ``stat`` that mean the file cannot be packed by anyone, rather than by this user.
+_DENIED = {errno.EACCES, errno.EPERM}
 
 
 class Action(enum.Enum):
@@ -51,6 +66,8 @@ class PlannedFile:
     is_blendfile: bool = False
     reason: str = ""
     rewrites: list[Rewrite] = field(default_factory=list)
+    #: (device, inode) of the source when planned: a destination that is the same file is a source.
+    identity: tuple[int, int] | None = None
 
 
 @dataclass(eq=False)
@@ -71,6 +88,8 @@ class PackPlan:
     files: list[PlannedFile]
     excluded: list[PlannedFile]
     missing: list[MissingFile]
+    #: What the target's layout rules found (warnings; errors stop the plan).
+    problems: list[LayoutProblem] = field(default_factory=list)
 
     @property
     def blendfiles(self) -> list[PlannedFile]:
@@ -89,10 +108,14 @@ def _size(path: Path) -> int:
 
 
 class _Planner:
-    def __init__(self, blendfile: Path, project: Path, exclude: Sequence[str], relative_only: bool) -> None:
+    def __init__(self, blendfile: Path, project: Path, exclude: Sequence[str], relative_only: bool,
+                 own: Callable[[str], bool] | None = None) -> None:
         self.project = project
         self.exclude = [g for g in exclude if g]
         self.relative_only = relative_only
+        self.own = own
+        self._stats: dict[Path, os.stat_result] = {}
+        self._verdicts: dict[Path, str | None] = {}
         self.by_real: dict[str, PlannedFile] = {}
         self.by_dest: dict[PurePosixPath, PlannedFile] = {}
         self.blends: dict[str, PlannedFile] = {}
@@ -100,6 +123,8 @@ class _Planner:
         self.missing: dict[Path, MissingFile] = {}
         self.rewrites: dict[tuple[int, int, str], Rewrite] = {}
         self._real = RealPaths()
+        with contextlib.suppress(OSError):
+            self._stats[blendfile] = os.stat(blendfile)
         self.main = self._add(blendfile, place(blendfile, project), exact=True, blend=True)
 
     # --- placing files -----------------------------------------------------------
@@ -123,7 +148,9 @@ class _Planner:
             if self._real(other.source) == real:
                 return other
             raise PackError(f"two different files would be packed as {dest}: {other.source} and {src}")
-        entry = PlannedFile(src, dest, _size(src), is_blendfile=blend)
+        st = self._stats.get(src)
+        entry = PlannedFile(src, dest, st.st_size if st is not None else _size(src), is_blendfile=blend,
+                            identity=(st.st_dev, st.st_ino) if st is not None else None)
         self.by_dest[dest] = entry
         self.by_real.setdefault(real, entry)
         if blend:
@@ -133,6 +160,37 @@ class _Planner:
     def _exclude(self, path: Path, reason: str) -> None:
         if path not in self.excluded and self._real(path) not in self.by_real:
             self.excluded[path] = PlannedFile(path, None, _size(path), Action.EXCLUDE, reason=reason)
+
+    def _unpackable(self, path: Path) -> str | None:
+        """Why ``path`` is left out (not a regular file, the target's own...), or None to pack it.
+
+        Raises :class:`PackError` for a file that exists but cannot be read.
+        """
+        if path in self._verdicts:
+            return self._verdicts[path]
+        why = self._verdicts[path] = self._check_source(path)
+        return why
+
+    def _check_source(self, path: Path) -> str | None:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            if exc.errno in _DENIED:
+                raise PackError(f"cannot read {path}: {exc.strerror}") from None
+            log.warning("not packed: %s: %s", path, exc.strerror or exc)
+            return f"cannot be read ({exc.strerror or exc})"
+        real = self._real(path)
+        if self.own is not None and self.own(real):
+            log.info("not packed: %s is a file of an earlier pack into the target", path)
+            return "a file of an earlier pack into this target"
+        why = refusal(path, st, real)
+        if why is not None:
+            log.warning("not packed: %s: %s", path, why)
+            return why
+        if not os.access(path, os.R_OK):
+            raise PackError(f"cannot read {path}: {os.strerror(errno.EACCES)}")
+        self._stats[path] = st
+        return None
 
     def _glob(self, path: Path) -> str | None:
         pure = PurePath(path)
@@ -158,11 +216,12 @@ class _Planner:
             return None
         kept = []
         for f in usage.files:
-            glob = self._glob(f)
-            if glob is None:
+            why = self._glob(f)
+            why = f"excluded by {why!r}" if why is not None else self._unpackable(f)
+            if why is None:
                 kept.append(f)
             else:
-                self._exclude(f, f"excluded by {glob!r}")
+                self._exclude(f, why)
         if not kept:
             return None
 
@@ -269,7 +328,12 @@ def _field_name(path: FieldPath) -> str:
 
 
 def make_plan(blendfile: Path, project: Path, usages: Iterable[BlockUsage], *,
-              exclude: Sequence[str] = (), relative_only: bool = False) -> PackPlan:
-    """Plan the pack of ``blendfile`` (absolute, inside ``project``) from its traced usages."""
-    planner = _Planner(blendfile, project, exclude, relative_only)
+              exclude: Sequence[str] = (), relative_only: bool = False,
+              own: Callable[[str], bool] | None = None) -> PackPlan:
+    """Plan the pack of ``blendfile`` (absolute, inside ``project``) from its traced usages.
+
+    ``own(real_path)`` tells the files the target holds itself (an earlier
+    pack's): they are left out, never packed into the target again.
+    """
+    planner = _Planner(blendfile, project, exclude, relative_only, own)
     return planner.plan(blendfile, usages)
