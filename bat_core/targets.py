@@ -21,9 +21,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import Aborted, PackError, RetryableError
+
+if TYPE_CHECKING:
+    from .pack.layout import LayoutRules
 
 __all__ = [
     "CHUNK_SIZE",
@@ -176,6 +179,33 @@ class Transfer(ABC):
 
     def finish(self, completed: bool) -> None:
         """Everything is in place (``completed``), or the pack stopped early: undo what is half done."""
+        return None
+
+    # --- checks before a pack, for targets that hold files of their own (directory, ZIP) ----
+
+    def layout_rules(self) -> LayoutRules:
+        """Which layout problems (case clashes, names the target cannot hold) stop a pack here.
+
+        Asked when planning; writes nothing.  Default: only a file where another
+        file needs a directory is an error (see docs/packing.md, "layout rules").
+        """
+        from .pack.layout import LayoutRules
+
+        return LayoutRules()
+
+    def owns(self, real_path: str) -> bool:
+        """True when ``real_path`` is one of this target's own files (an earlier pack's): never a dependency.
+
+        Asked when planning, for every file found; must not write anything.
+        """
+        return False
+
+    def preflight(self, items: Sequence[TransferItem]) -> None:
+        """Check the whole list against what the target holds, once, before :meth:`start`.
+
+        Raise :class:`PackError` naming the files when the pack would replace a
+        file the target does not own.  Nothing packed may be written here.
+        """
         return None
 
     def report(self) -> dict[str, Any]:

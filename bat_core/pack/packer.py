@@ -26,11 +26,10 @@ from . import fields
 from .checksums import cache_disabled_by_env
 from .engine import TransferOutcome, run_transfers
 from .errors import Aborted, PackError
-from .layout import LayoutRules, Severity, check_layout, describe
+from .layout import Severity, check_layout, describe
 from .leftovers import WorkDir
 from .plan import Action, PackPlan, PlannedFile, make_plan
-from .preflight import CheckedTransfer
-from .result import EXCLUDED, NOT_TRANSFERRED, Missing, PackedFile, PackResult, Reference
+from .result import COPIED, EXCLUDED, NOT_TRANSFERRED, REWRITTEN, Missing, PackedFile, PackResult, Reference
 from .schemes import resolve_target
 from .transfer import Target, TransferItem
 
@@ -153,8 +152,7 @@ class Packer:
 
     def _own_files(self, target: Target) -> Callable[[str], bool] | None:
         """The files the target holds itself (an earlier pack's): never packed as dependencies."""
-        transfer = target.transfer
-        return transfer.owns if isinstance(transfer, CheckedTransfer) else None
+        return target.transfer.owns
 
     def _check_target(self, target: Target, plan: PackPlan) -> None:
         """Refuse a target that would put a packed file over one of the files being packed.
@@ -192,8 +190,7 @@ class Packer:
 
     def _check_layout(self, target: Target, plan: PackPlan) -> None:
         """Prove the layout fits the target: clashes and impossible names stop the pack here."""
-        transfer = target.transfer
-        rules = transfer.layout_rules() if isinstance(transfer, CheckedTransfer) else LayoutRules()
+        rules = target.transfer.layout_rules()
         problems = check_layout(((f.dest, f.source) for f in plan.files if f.dest is not None), rules)
         plan.problems = problems
         errors = [p for p in problems if p.severity is Severity.ERROR]
@@ -346,18 +343,21 @@ class Packer:
         sizes = {id(entry): outcome.items[n].size for n, entry in enumerate(by_item)}
         result = self._result(plan, actions, sizes)
         assert self.target is not None
+        for n in range(len(by_item), len(outcome.items)):  # what the packer wrote itself: pack-info.txt
+            item = outcome.items[n]
+            action = outcome.actions[n]
+            result.files.append(PackedFile(Path(item.dest), self.target.display(item.dest), str(item.dest),
+                                           COPIED if action == REWRITTEN else action, item.size,
+                                           "written by bat: which blend file to open"))
         result.target_info = self.target.transfer.report()
         result.checksums = {"hashed_files": outcome.hashed_files, "hashed_bytes": outcome.hashed_bytes,
                             "cached": outcome.cached_checksums} if self.target.transfer.needs_checksums else {}
         return result
 
     def _preflight(self, target: Target, items: list[TransferItem]) -> None:
-        """Let a checked target refuse the pack before anything is written (files it does not own)."""
-        transfer = target.transfer
-        if not isinstance(transfer, CheckedTransfer):
-            return
+        """Let the target refuse the pack before anything is written (files it does not own)."""
         try:
-            transfer.preflight(items)
+            target.transfer.preflight(items)
         except OSError as exc:
             raise PackError(f"cannot write to {target.root}: {exc.strerror or exc}") from None
 

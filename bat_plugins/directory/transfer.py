@@ -39,7 +39,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
-from bat_core.pack import CHUNK_SIZE, PackError, Target, TransferIO, TransferItem
+from bat_core.pack import CHUNK_SIZE, PackError, Target, Transfer, TransferIO, TransferItem
 from bat_core.pack.layout import (
     BACKSLASH,
     CASE,
@@ -51,7 +51,6 @@ from bat_core.pack.layout import (
     Severity,
 )
 from bat_core.pack.leftovers import lock, owner_of, partial_name, process_gone
-from bat_core.pack.preflight import CheckedTransfer
 from bat_core.pack.sources import check_unchanged, kind_of, open_source
 
 from . import tree
@@ -178,7 +177,7 @@ def case_insensitive(directory: Path) -> bool:
     return sys.platform in ("darwin", "win32")
 
 
-class DirectoryTransfer(CheckedTransfer):
+class DirectoryTransfer(Transfer):
     workers = 4
 
     def __init__(self, root: Path) -> None:

@@ -23,10 +23,9 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bat_core.pack import CHUNK_SIZE, PackError, Target, TransferIO, TransferItem
+from bat_core.pack import CHUNK_SIZE, PackError, Target, Transfer, TransferIO, TransferItem
 from bat_core.pack.layout import BACKSLASH, CASE, DRIVE, ENCODING, LENGTH, WINDOWS, LayoutRules, Severity
 from bat_core.pack.leftovers import lock, owner_of, remove_abandoned_partials
-from bat_core.pack.preflight import CheckedTransfer
 from bat_core.pack.sources import check_unchanged, open_source
 
 #: The archive comment of every ZIP file bat packs (what lets a later pack replace it).
@@ -111,7 +110,7 @@ def compress_type(item: TransferItem, head: bytes) -> int:
     return zipfile.ZIP_DEFLATED
 
 
-class ZipTransfer(CheckedTransfer):
+class ZipTransfer(Transfer):
     #: A ZIP file is written one entry at a time.
     workers = 1
 
