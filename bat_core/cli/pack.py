@@ -33,21 +33,32 @@ def _human(n: float) -> str:
 
 
 @contextlib.contextmanager
-def _ctrl_c_aborts(packer: Packer) -> Iterator[None]:
-    """First Ctrl-C asks the packer to stop cleanly; a second one interrupts at once."""
+def _signals_abort(packer: Packer) -> Iterator[list[int]]:
+    """The first Ctrl-C or SIGTERM asks the packer to stop cleanly; a second one interrupts at once.
+
+    A pack stopped by SIGTERM ends as one stopped by Ctrl-C (remote targets abort
+    their unfinished uploads); only the exit status differs, 128 + the signal.
+    Yields the list of signals received.
+    """
+    received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
+    stop = (signal.SIGINT, signal.SIGTERM)
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        packer.abort("interrupted (Ctrl-C)")
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+        packer.abort("interrupted (Ctrl-C)" if signum == signal.SIGINT
+                     else f"terminated ({signal.Signals(signum).name})")
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in stop}
     try:
-        yield
+        yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _console_mode(progress: str, as_json: bool) -> ConsoleMode:
@@ -203,7 +214,7 @@ def pack_cmd(ctx: click.Context, blendfile: Path, target: str, project: Path | N
 
     Blend files whose paths change are rewritten in copies; source files are
     never modified. Exit status: 0 done, 1 error, 2 bad usage, 3 done but some
-    dependencies are missing, 130 interrupted.
+    dependencies are missing, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
     st = state(ctx)
     st.json = as_json
@@ -221,7 +232,7 @@ def pack_cmd(ctx: click.Context, blendfile: Path, target: str, project: Path | N
                     relative_only=relative_only, target_scheme=scheme,
                     strict_pointers=st.strict_pointers, checksum_cache=not no_hash_cache,
                     callback=ActivityLog())
-    with packer, _ctrl_c_aborts(packer), console_output(_console_mode(progress, as_json)):
+    with packer, _signals_abort(packer) as received, console_output(_console_mode(progress, as_json)):
         try:
             packer.plan()
             result = packer.execute()
@@ -235,6 +246,6 @@ def pack_cmd(ctx: click.Context, blendfile: Path, target: str, project: Path | N
     _report(result, as_json, quiet)
     if result.aborted:
         click.echo(f"bat: {result.abort_reason}", err=True)
-        sys.exit(EXIT_ABORTED)
+        sys.exit(128 + received[0] if received else EXIT_ABORTED)
     if result.missing:
         sys.exit(EXIT_MISSING)

@@ -113,7 +113,11 @@ class V2Codec(Codec):
         if missing:
             raise WireError(missing_files(checkout, missing))
         if status == 409:
-            raise WireError(f"checkout {checkout!r} already exists on the server; choose another ID")
+            # bat shaman serve answers 200 when the checkout there is exactly this one (a re-run
+            # after a lost answer); Flamenco 2 always says 409.
+            raise WireError(f"checkout {checkout!r} already exists on the server with other files; choose "
+                            f"another ID, or remove {checkout[-2:]}/{checkout} from the server's checkouts "
+                            f"directory if an interrupted pack left it there")
         raise WireError(f"checkout {checkout!r}: {status} {first_line(text)}".rstrip())
 
 
