@@ -154,19 +154,24 @@ class GateProxy:
                 client, _ = self._sock.accept()
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection(self.upstream, timeout=5)
-                upstream.settimeout(None)
-            except OSError:
-                # Nobody there: the client sees the connection reset, as it would.
-                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                client.close()
-                continue
-            link = _Link(client, upstream)
-            with self._cond:
-                self._links.append(link)
-            threading.Thread(target=self._pump_up, args=(link,), daemon=True).start()
-            threading.Thread(target=self._pump_down, args=(link,), daemon=True).start()
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client: socket.socket) -> None:
+        if self._freeze and self.held.is_set() and not self._released.is_set():
+            self._released.wait()  # a stalled network: new connections wait too
+        try:
+            upstream = socket.create_connection(self.upstream, timeout=5)
+            upstream.settimeout(None)
+        except OSError:
+            # Nobody there: the client sees the connection reset, as it would.
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+            return
+        link = _Link(client, upstream)
+        with self._cond:
+            self._links.append(link)
+        threading.Thread(target=self._pump_up, args=(link,), daemon=True).start()
+        threading.Thread(target=self._pump_down, args=(link,), daemon=True).start()
 
     def _wait_release(self) -> None:
         self.held.set()

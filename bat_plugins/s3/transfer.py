@@ -12,6 +12,8 @@ worker thread), streaming from disk, the content's
 SHA-256 in the object's metadata.  ``finish(True)`` updates the manifest when
 anything changed; ``finish(False)`` waits for the requests in flight and
 aborts every multipart upload this pack started, so no parts are left behind.
+Uploads that cannot be aborted then (the pack killed, the server down) are
+aborted by a later pack, through :mod:`.journal`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from s3transfer.utils import ReadFileChunk
 
 from bat_core.targets import Aborted, PackError, Transfer, TransferIO, TransferItem
 
-from . import manifest
+from . import journal, manifest
 from .address import MAX_KEY_BYTES, S3Location
 from .connection import Connection, connect
 from .errors import client_error_code
@@ -56,6 +58,15 @@ class Listed:
 
 def _etag(value: Any) -> str:
     return str(value or "").strip('"')
+
+
+#: Where a complete or abort request keeps its upload id for the after-call handler.
+_UPLOAD_ID = "bat_upload_id"
+
+
+def _note_upload_id(params: Any = None, context: Any = None, **kwargs: Any) -> None:
+    if isinstance(params, dict) and isinstance(context, dict) and params.get("UploadId"):
+        context[_UPLOAD_ID] = str(params["UploadId"])
 
 
 class _Progress(BaseSubscriber):  # type: ignore[misc]
@@ -146,8 +157,9 @@ class S3Transfer(Transfer):
         self._settled: dict[str, manifest.Entry] = {}
         #: Relative keys -> entries of the objects this pack uploaded ("" for the ETag of a multipart upload).
         self._uploaded: dict[str, manifest.Entry] = {}
-        #: Multipart uploads this pack started (completed ones are no longer listed): upload id -> key.
+        #: Multipart uploads this pack started and has not seen completed or aborted: upload id -> key.
         self._open_uploads: dict[str, str] = {}
+        self._journal = journal.Journal()
         self._manifest_changed = False
 
     # --- set-up ----------------------------------------------------------------------
@@ -156,7 +168,11 @@ class S3Transfer(Transfer):
         pool = REQUEST_CONCURRENCY + self.workers + 2
         conn = self.connection = connect(self.location, pool)
         loc = self.location
-        conn.client.meta.events.register("after-call.s3.CreateMultipartUpload", self._upload_started)
+        events = conn.client.meta.events
+        events.register("after-call.s3.CreateMultipartUpload", self._upload_started)
+        for ending in ("CompleteMultipartUpload", "AbortMultipartUpload"):
+            events.register(f"before-parameter-build.s3.{ending}", _note_upload_id)
+            events.register(f"after-call.s3.{ending}", self._upload_ended)
         try:
             # One key is enough to prove endpoint, credentials and bucket; the listing itself
             # goes on in the background while the engine hashes.
@@ -164,6 +180,7 @@ class S3Transfer(Transfer):
                 conn.client.list_objects_v2(Bucket=loc.bucket, Prefix=loc.prefix, MaxKeys=1)
         except (BotoCoreError, ClientError) as exc:
             raise conn.describer.permanent(exc, "list the bucket") from None
+        self._abort_abandoned(conn)
         self._listing = _Listing(conn)
         config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
                                 max_request_concurrency=REQUEST_CONCURRENCY)
@@ -171,8 +188,37 @@ class S3Transfer(Transfer):
 
     def _upload_started(self, parsed: Any = None, **kwargs: Any) -> None:
         if isinstance(parsed, dict) and parsed.get("UploadId"):
+            upload_id, key = str(parsed["UploadId"]), str(parsed.get("Key", ""))
             with self._lock:
-                self._open_uploads[str(parsed["UploadId"])] = str(parsed.get("Key", ""))
+                self._open_uploads[upload_id] = key
+                if self.connection is not None:
+                    self._journal.record(journal.OpenUpload(self.connection.endpoint_url, self.location.bucket,
+                                                            key, upload_id))
+
+    def _upload_ended(self, http_response: Any = None, context: Any = None, **kwargs: Any) -> None:
+        """After a complete or an abort: the upload is no longer open when the server said yes."""
+        upload_id = (context or {}).get(_UPLOAD_ID)
+        if upload_id and getattr(http_response, "status_code", 500) < 300:
+            with self._lock:
+                self._open_uploads.pop(upload_id, None)
+
+    def _abort_abandoned(self, conn: Connection) -> None:
+        """Abort what earlier packs, killed or cut off from the server, left open in this bucket."""
+
+        def abort(upload: journal.OpenUpload) -> bool:
+            try:
+                conn.client.abort_multipart_upload(Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id)
+            except ClientError as exc:
+                code, status = client_error_code(exc)
+                return status == 404 or code in ("NoSuchUpload", "NotFound", "404")  # completed, or gone
+            except BotoCoreError:
+                return False
+            return True
+
+        with conn.retries.limit(START_ATTEMPTS):
+            settled = journal.abort_abandoned(conn.endpoint_url, self.location.bucket, abort)
+        if settled:
+            log.info("aborted %d multipart upload(s) that an earlier pack left open", settled)
 
     def _conn(self) -> Connection:
         if self.connection is None:
@@ -333,12 +379,16 @@ class S3Transfer(Transfer):
         if manager is not None:
             manager.shutdown(cancel=not completed)
         try:
-            if completed:
-                if self._manifest_changed:
-                    self._write_manifest(conn)
-            else:
-                self._abort_open_uploads(conn)
+            if completed and self._manifest_changed:
+                self._write_manifest(conn)
+            # Also after a complete pack: an upload whose parts failed when the server went away,
+            # and whose abort failed with them, is still open (its file went up again since).
+            self._abort_open_uploads(conn)
         finally:
+            with self._lock:
+                left = [journal.OpenUpload(conn.endpoint_url, self.location.bucket, key, upload_id)
+                        for upload_id, key in self._open_uploads.items()]
+            self._journal.close(left)
             conn.client.close()
 
     def _write_manifest(self, conn: Connection) -> None:
@@ -376,12 +426,17 @@ class S3Transfer(Transfer):
             paginator = conn.client.get_paginator("list_multipart_uploads")
             pending = [(u["Key"], u["UploadId"]) for page in paginator.paginate(Bucket=loc.bucket, Prefix=loc.prefix)
                        for u in page.get("Uploads", ()) if u.get("UploadId") in mine]
+            listed = {upload_id for _, upload_id in pending}
+            with self._lock:
+                for upload_id in mine.keys() - listed:
+                    self._open_uploads.pop(upload_id, None)  # completed or aborted: the server has none
             for key, upload_id in pending:
                 conn.client.abort_multipart_upload(Bucket=loc.bucket, Key=key, UploadId=upload_id)
                 with self._lock:
                     self._open_uploads.pop(upload_id, None)
         except (BotoCoreError, ClientError) as exc:
-            log.warning("%s", conn.describer.message(exc, "abort the unfinished multipart uploads"))
+            log.warning("%s; the next pack to this bucket aborts them",
+                        conn.describer.message(exc, "abort the unfinished multipart uploads"))
 
     def report(self) -> dict[str, Any]:
         """The endpoint (resolved by boto3 for ``s3://``) and the S3 requests made, retries included."""
