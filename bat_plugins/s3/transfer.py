@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 from s3transfer.manager import TransferConfig, TransferManager
 from s3transfer.subscribers import BaseSubscriber
 from s3transfer.utils import ReadFileChunk
@@ -35,7 +36,7 @@ from bat_core.targets import Aborted, PackError, Transfer, TransferIO, TransferI
 from . import journal, manifest
 from .address import MAX_KEY_BYTES, S3Location
 from .connection import Connection, connect
-from .errors import client_error_code
+from .errors import SDK_ERRORS, client_error_code
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ REQUEST_CONCURRENCY = 10
 START_ATTEMPTS = 2
 #: Metadata key of the content's SHA-256 (``x-amz-meta-sha256``).
 SHA256_KEY = "sha256"
+#: The listing stops after this many objects (memory and time stay bounded whatever the server
+#: answers); files it did not reach are checked with a HEAD request each.
+MAX_LISTED = 200_000
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,8 @@ class _Listing:
         self.objects: dict[str, Listed] = {}
         self.manifest: dict[str, manifest.Entry] = {}
         self.error: BaseException | None = None
+        #: Why the listing stopped before its end ("" when it is complete).
+        self.incomplete = ""
         self.done = threading.Event()
         threading.Thread(target=self._run, name="bat-s3-listing", daemon=True).start()
 
@@ -120,18 +126,26 @@ class _Listing:
         loc = conn.location
         try:
             more: dict[str, str] = {}
+            tokens: set[str] = set()
             while True:
                 page = conn.client.list_objects_v2(Bucket=loc.bucket, Prefix=loc.prefix, **more)
                 self._add(page)
                 token = page.get("NextContinuationToken")
                 if not page.get("IsTruncated") or not token:
                     break
+                if token in tokens:
+                    self.incomplete = "the server's listing goes round in circles"
+                    break
+                if len(self.objects) >= MAX_LISTED:
+                    self.incomplete = f"more than {MAX_LISTED} objects"
+                    break
+                tokens.add(str(token))
                 more = {"ContinuationToken": token}
             if loc.key(manifest.NAME) in self.objects:
                 body = conn.client.get_object(Bucket=loc.bucket, Key=loc.key(manifest.NAME))["Body"]
                 with body:
                     self.manifest = manifest.parse(body.read())
-        except (BotoCoreError, ClientError, Aborted) as exc:
+        except (*SDK_ERRORS, Aborted) as exc:
             self.error = exc
         finally:
             self.done.set()
@@ -178,7 +192,7 @@ class S3Transfer(Transfer):
             # goes on in the background while the engine hashes.
             with conn.retries.limit(START_ATTEMPTS):
                 conn.client.list_objects_v2(Bucket=loc.bucket, Prefix=loc.prefix, MaxKeys=1)
-        except (BotoCoreError, ClientError) as exc:
+        except SDK_ERRORS as exc:
             raise conn.describer.permanent(exc, "list the bucket") from None
         self._abort_abandoned(conn)
         self._listing = _Listing(conn)
@@ -211,7 +225,7 @@ class S3Transfer(Transfer):
             except ClientError as exc:
                 code, status = client_error_code(exc)
                 return status == 404 or code in ("NoSuchUpload", "NotFound", "404")  # completed, or gone
-            except BotoCoreError:
+            except (BotoCoreError, ResponseParserError):
                 return False
             return True
 
@@ -254,10 +268,16 @@ class S3Transfer(Transfer):
             if isinstance(listing.error, Aborted):
                 raise Aborted()
             raise conn.describer.error(listing.error, "list the bucket") from None
+        if listing.incomplete:
+            log.warning("%s: listing stopped (%s); checking each file with a HEAD request instead",
+                        self.location.shown, listing.incomplete)
         send: list[TransferItem] = []
         unsure: list[tuple[TransferItem, str, str]] = []
         for item, rel, key in keyed:
             have = listing.objects.get(key)
+            if have is None and listing.incomplete:
+                unsure.append((item, rel, key))
+                continue
             if have is None or have.size != item.size:
                 send.append(item)
                 continue
@@ -292,7 +312,7 @@ class S3Transfer(Transfer):
                     raise conn.describer.permanent(exc, f"read {key}") from None
                 send.append(item)  # transient after retries: upload it, which is always safe
                 return
-            except BotoCoreError:
+            except (BotoCoreError, ResponseParserError):
                 send.append(item)
                 return
             sha = (info.get("Metadata") or {}).get(SHA256_KEY)
@@ -334,7 +354,7 @@ class S3Transfer(Transfer):
             else:
                 self._multipart(item, key, metadata, io)
                 etag = ""  # s3transfer does not pass the answer on: finish() asks with a HEAD
-        except (BotoCoreError, ClientError) as exc:
+        except SDK_ERRORS as exc:
             raise conn.describer.error(exc, f"upload {key}") from None
         with self._lock:
             self._uploaded[rel] = manifest.Entry(item.sha256, item.size, etag)
@@ -411,7 +431,7 @@ class S3Transfer(Transfer):
                 entries[rel] = entry
             conn.client.put_object(Bucket=loc.bucket, Key=loc.key(manifest.NAME), Body=manifest.dump(entries),
                                    ContentType="application/json")
-        except (BotoCoreError, ClientError) as exc:
+        except SDK_ERRORS as exc:
             log.warning("%s; the next pack checks each object with a HEAD request instead",
                         conn.describer.message(exc, f"write the manifest {loc.key(manifest.NAME)}"))
 
@@ -434,7 +454,7 @@ class S3Transfer(Transfer):
                 conn.client.abort_multipart_upload(Bucket=loc.bucket, Key=key, UploadId=upload_id)
                 with self._lock:
                     self._open_uploads.pop(upload_id, None)
-        except (BotoCoreError, ClientError) as exc:
+        except SDK_ERRORS as exc:
             log.warning("%s; the next pack to this bucket aborts them",
                         conn.describer.message(exc, "abort the unfinished multipart uploads"))
 
