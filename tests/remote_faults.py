@@ -350,11 +350,13 @@ class BatProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         self.out_path = workdir / f"bat-{time.monotonic_ns()}.out"
         self.err_path = self.out_path.with_suffix(".err")
+        self.cwd = workdir / "cwd"  # empty: a file bat made from a server's words would show here
+        self.cwd.mkdir(exist_ok=True)
         self.started = time.monotonic()
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", _RUNNER, json.dumps(patches or {}), *args],
-                stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=workdir)
+                stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=self.cwd)
         self._finished: Finished | None = None
 
     def signal(self, sig: int) -> None:
