@@ -37,6 +37,7 @@ from .blender_probe import blender_report
 from .remote_faults import Finished, GateProxy, bat_env, hashes, make_project, run_bat, start_bat
 
 SECRET = "remote-faults-secret"
+PACK_INFO = "pack-info.txt"
 BIG = 5 * 1000 * 1000  # how far into the 30 MB texture the faults strike
 #: "Bounded time" for a pack against a server that died: its rounds, with the tests' short back-offs.
 GIVE_UP_SECONDS = 30
@@ -137,7 +138,9 @@ def assert_checkout_complete(rig: Rig, location: str) -> Path:
     stored = (rig.storage / "stored").resolve()
     links = [p for p in root.rglob("*") if p.is_symlink()]
     assert links and all(p.resolve().is_relative_to(stored) for p in links)
-    assert hashes(root) == project_files(rig.project)
+    files, project = hashes(root), project_files(rig.project)
+    assert {k: files.get(k) for k in project} == project
+    assert set(files) - set(project) <= {PACK_INFO}  # BAT's note of what to open, where bat writes one
     return root
 
 
