@@ -225,13 +225,20 @@ def test_v3_checkout_path_taken_gets_the_servers_suffix(server: Server, run_bat)
 
 
 def test_v2_existing_checkout_id_is_one_line(server: Server, run_bat) -> None:  # type: ignore[no-untyped-def]
+    """Another scene under a checkout ID that is taken: one line saying what to do.  The same scene
+    again is done (the server has exactly that checkout: a re-run after a lost answer)."""
     blend = str(DEMO / "shot.blend")
     pack_json(run_bat, blend, v2(server, "taken_v2"))
     before = sorted(p.name for p in (server.checkouts / "v2" / "taken_v2").rglob("*"))
-    res = run_bat("pack", "--progress", "none", blend, v2(server, "taken_v2"))
+    res = run_bat("pack", "--progress", "none", str(LIBRARIES / "shots" / "shot.blend"), v2(server, "taken_v2"))
     assert res.exit_code == 1 and "Traceback" not in res.stderr
-    assert res.stderr.splitlines()[-1] == (f"bat: error: http://127.0.0.1:{server.port}/: checkout 'taken_v2' "
-                                           f"already exists on the server; choose another ID")
+    assert res.stderr.splitlines()[-1] == (
+        f"bat: error: http://127.0.0.1:{server.port}/: checkout 'taken_v2' already exists on the server with "
+        f"other files; choose another ID, or remove v2/taken_v2 from the server's checkouts directory if an "
+        f"interrupted pack left it there")
+    assert sorted(p.name for p in (server.checkouts / "v2" / "taken_v2").rglob("*")) == before
+    again = pack_json(run_bat, blend, v2(server, "taken_v2"))
+    assert again["target_info"]["checkout_path"] == "v2/taken_v2"
     assert sorted(p.name for p in (server.checkouts / "v2" / "taken_v2").rglob("*")) == before
 
 

@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError
 from bat_core.targets import PackError
 
 from .address import S3Location
+from .answers import BoundedAnswers
 from .errors import Describer
 from .retries import AbortAwareRetries
 
@@ -176,4 +177,6 @@ def connect(location: S3Location, pool_size: int) -> Connection:
     client.meta.events.register_last("before-call.s3.PutObject", _no_expect_for_small_bodies)
     connection = Connection(client, location, endpoint_url, describer, retries)
     client.meta.events.register("before-send.s3", connection.count)
+    # The endpoint's own HTTP session (pool, proxies, timeouts) sends; the handler bounds the answer.
+    client.meta.events.register_last("before-send.s3", BoundedAnswers(client._endpoint.http_session))
     return connection

@@ -25,8 +25,11 @@ from botocore.exceptions import (
     ReadTimeoutError,
     SSLError,
 )
+from botocore.parsers import ResponseParserError
 
 from bat_core.targets import PackError, RetryableError
+
+from .answers import MAX_ANSWER, AnswerTooLarge
 
 #: Error codes that mean "try again later" whatever the HTTP status.
 TRANSIENT_CODES = frozenset({
@@ -34,6 +37,10 @@ TRANSIENT_CODES = frozenset({
     "InternalError", "ServiceUnavailable", "RequestLimitExceeded", "TooManyRequestsException",
     "PriorRequestNotComplete", "OperationAborted",
 })
+
+#: What the SDK raises for a failed request: its errors, error answers, and answers it cannot parse
+#: (botocore's parser error is not one of its BotoCoreErrors).
+SDK_ERRORS = (BotoCoreError, ClientError, ResponseParserError)
 
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 
@@ -119,6 +126,11 @@ class Describer:
             text = f"{bucket}: no usable credentials for {self.endpoint} ({type(exc).__name__})"
         elif isinstance(exc, (ConnectionError, HTTPClientError)):
             text = f"{bucket}: cannot reach {self.endpoint}: {_reason(exc)}"
+        elif isinstance(exc, AnswerTooLarge):
+            text = (f"{bucket}: the answer of {self.endpoint} when trying to {doing} is larger than "
+                    f"{MAX_ANSWER // (1024 * 1024)} MiB, which no S3 server sends; is it an S3 server?")
+        elif isinstance(exc, ResponseParserError):
+            text = f"{bucket}: the answer of {self.endpoint} when trying to {doing} is not valid S3 XML"
         elif isinstance(exc, BotoCoreError):
             text = f"{bucket}: cannot {doing}: {type(exc).__name__}"
         else:

@@ -12,6 +12,8 @@ worker thread), streaming from disk, the content's
 SHA-256 in the object's metadata.  ``finish(True)`` updates the manifest when
 anything changed; ``finish(False)`` waits for the requests in flight and
 aborts every multipart upload this pack started, so no parts are left behind.
+Uploads that cannot be aborted then (the pack killed, the server down) are
+aborted by a later pack, through :mod:`.journal`.
 """
 
 from __future__ import annotations
@@ -24,16 +26,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 from s3transfer.manager import TransferConfig, TransferManager
 from s3transfer.subscribers import BaseSubscriber
 from s3transfer.utils import ReadFileChunk
 
 from bat_core.targets import Aborted, PackError, Transfer, TransferIO, TransferItem
 
-from . import manifest
+from . import journal, manifest
 from .address import MAX_KEY_BYTES, S3Location
 from .connection import Connection, connect
-from .errors import client_error_code
+from .errors import SDK_ERRORS, client_error_code
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,9 @@ REQUEST_CONCURRENCY = 10
 START_ATTEMPTS = 2
 #: Metadata key of the content's SHA-256 (``x-amz-meta-sha256``).
 SHA256_KEY = "sha256"
+#: The listing stops after this many objects (memory and time stay bounded whatever the server
+#: answers); files it did not reach are checked with a HEAD request each.
+MAX_LISTED = 200_000
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,15 @@ class Listed:
 
 def _etag(value: Any) -> str:
     return str(value or "").strip('"')
+
+
+#: Where a complete or abort request keeps its upload id for the after-call handler.
+_UPLOAD_ID = "bat_upload_id"
+
+
+def _note_upload_id(params: Any = None, context: Any = None, **kwargs: Any) -> None:
+    if isinstance(params, dict) and isinstance(context, dict) and params.get("UploadId"):
+        context[_UPLOAD_ID] = str(params["UploadId"])
 
 
 class _Progress(BaseSubscriber):  # type: ignore[misc]
@@ -97,6 +112,8 @@ class _Listing:
         self.objects: dict[str, Listed] = {}
         self.manifest: dict[str, manifest.Entry] = {}
         self.error: BaseException | None = None
+        #: Why the listing stopped before its end ("" when it is complete).
+        self.incomplete = ""
         self.done = threading.Event()
         threading.Thread(target=self._run, name="bat-s3-listing", daemon=True).start()
 
@@ -109,18 +126,26 @@ class _Listing:
         loc = conn.location
         try:
             more: dict[str, str] = {}
+            tokens: set[str] = set()
             while True:
                 page = conn.client.list_objects_v2(Bucket=loc.bucket, Prefix=loc.prefix, **more)
                 self._add(page)
                 token = page.get("NextContinuationToken")
                 if not page.get("IsTruncated") or not token:
                     break
+                if token in tokens:
+                    self.incomplete = "the server's listing goes round in circles"
+                    break
+                if len(self.objects) >= MAX_LISTED:
+                    self.incomplete = f"more than {MAX_LISTED} objects"
+                    break
+                tokens.add(str(token))
                 more = {"ContinuationToken": token}
             if loc.key(manifest.NAME) in self.objects:
                 body = conn.client.get_object(Bucket=loc.bucket, Key=loc.key(manifest.NAME))["Body"]
                 with body:
                     self.manifest = manifest.parse(body.read())
-        except (BotoCoreError, ClientError, Aborted) as exc:
+        except (*SDK_ERRORS, Aborted) as exc:
             self.error = exc
         finally:
             self.done.set()
@@ -146,8 +171,9 @@ class S3Transfer(Transfer):
         self._settled: dict[str, manifest.Entry] = {}
         #: Relative keys -> entries of the objects this pack uploaded ("" for the ETag of a multipart upload).
         self._uploaded: dict[str, manifest.Entry] = {}
-        #: Multipart uploads this pack started (completed ones are no longer listed): upload id -> key.
+        #: Multipart uploads this pack started and has not seen completed or aborted: upload id -> key.
         self._open_uploads: dict[str, str] = {}
+        self._journal = journal.Journal()
         self._manifest_changed = False
 
     # --- set-up ----------------------------------------------------------------------
@@ -156,14 +182,19 @@ class S3Transfer(Transfer):
         pool = REQUEST_CONCURRENCY + self.workers + 2
         conn = self.connection = connect(self.location, pool)
         loc = self.location
-        conn.client.meta.events.register("after-call.s3.CreateMultipartUpload", self._upload_started)
+        events = conn.client.meta.events
+        events.register("after-call.s3.CreateMultipartUpload", self._upload_started)
+        for ending in ("CompleteMultipartUpload", "AbortMultipartUpload"):
+            events.register(f"before-parameter-build.s3.{ending}", _note_upload_id)
+            events.register(f"after-call.s3.{ending}", self._upload_ended)
         try:
             # One key is enough to prove endpoint, credentials and bucket; the listing itself
             # goes on in the background while the engine hashes.
             with conn.retries.limit(START_ATTEMPTS):
                 conn.client.list_objects_v2(Bucket=loc.bucket, Prefix=loc.prefix, MaxKeys=1)
-        except (BotoCoreError, ClientError) as exc:
+        except SDK_ERRORS as exc:
             raise conn.describer.permanent(exc, "list the bucket") from None
+        self._abort_abandoned(conn)
         self._listing = _Listing(conn)
         config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
                                 max_request_concurrency=REQUEST_CONCURRENCY)
@@ -171,8 +202,37 @@ class S3Transfer(Transfer):
 
     def _upload_started(self, parsed: Any = None, **kwargs: Any) -> None:
         if isinstance(parsed, dict) and parsed.get("UploadId"):
+            upload_id, key = str(parsed["UploadId"]), str(parsed.get("Key", ""))
             with self._lock:
-                self._open_uploads[str(parsed["UploadId"])] = str(parsed.get("Key", ""))
+                self._open_uploads[upload_id] = key
+                if self.connection is not None:
+                    self._journal.record(journal.OpenUpload(self.connection.endpoint_url, self.location.bucket,
+                                                            key, upload_id))
+
+    def _upload_ended(self, http_response: Any = None, context: Any = None, **kwargs: Any) -> None:
+        """After a complete or an abort: the upload is no longer open when the server said yes."""
+        upload_id = (context or {}).get(_UPLOAD_ID)
+        if upload_id and getattr(http_response, "status_code", 500) < 300:
+            with self._lock:
+                self._open_uploads.pop(upload_id, None)
+
+    def _abort_abandoned(self, conn: Connection) -> None:
+        """Abort what earlier packs, killed or cut off from the server, left open in this bucket."""
+
+        def abort(upload: journal.OpenUpload) -> bool:
+            try:
+                conn.client.abort_multipart_upload(Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id)
+            except ClientError as exc:
+                code, status = client_error_code(exc)
+                return status == 404 or code in ("NoSuchUpload", "NotFound", "404")  # completed, or gone
+            except (BotoCoreError, ResponseParserError):
+                return False
+            return True
+
+        with conn.retries.limit(START_ATTEMPTS):
+            settled = journal.abort_abandoned(conn.endpoint_url, self.location.bucket, abort)
+        if settled:
+            log.info("aborted %d multipart upload(s) that an earlier pack left open", settled)
 
     def _conn(self) -> Connection:
         if self.connection is None:
@@ -208,10 +268,16 @@ class S3Transfer(Transfer):
             if isinstance(listing.error, Aborted):
                 raise Aborted()
             raise conn.describer.error(listing.error, "list the bucket") from None
+        if listing.incomplete:
+            log.warning("%s: listing stopped (%s); checking each file with a HEAD request instead",
+                        self.location.shown, listing.incomplete)
         send: list[TransferItem] = []
         unsure: list[tuple[TransferItem, str, str]] = []
         for item, rel, key in keyed:
             have = listing.objects.get(key)
+            if have is None and listing.incomplete:
+                unsure.append((item, rel, key))
+                continue
             if have is None or have.size != item.size:
                 send.append(item)
                 continue
@@ -246,7 +312,7 @@ class S3Transfer(Transfer):
                     raise conn.describer.permanent(exc, f"read {key}") from None
                 send.append(item)  # transient after retries: upload it, which is always safe
                 return
-            except BotoCoreError:
+            except (BotoCoreError, ResponseParserError):
                 send.append(item)
                 return
             sha = (info.get("Metadata") or {}).get(SHA256_KEY)
@@ -288,7 +354,7 @@ class S3Transfer(Transfer):
             else:
                 self._multipart(item, key, metadata, io)
                 etag = ""  # s3transfer does not pass the answer on: finish() asks with a HEAD
-        except (BotoCoreError, ClientError) as exc:
+        except SDK_ERRORS as exc:
             raise conn.describer.error(exc, f"upload {key}") from None
         with self._lock:
             self._uploaded[rel] = manifest.Entry(item.sha256, item.size, etag)
@@ -333,12 +399,16 @@ class S3Transfer(Transfer):
         if manager is not None:
             manager.shutdown(cancel=not completed)
         try:
-            if completed:
-                if self._manifest_changed:
-                    self._write_manifest(conn)
-            else:
-                self._abort_open_uploads(conn)
+            if completed and self._manifest_changed:
+                self._write_manifest(conn)
+            # Also after a complete pack: an upload whose parts failed when the server went away,
+            # and whose abort failed with them, is still open (its file went up again since).
+            self._abort_open_uploads(conn)
         finally:
+            with self._lock:
+                left = [journal.OpenUpload(conn.endpoint_url, self.location.bucket, key, upload_id)
+                        for upload_id, key in self._open_uploads.items()]
+            self._journal.close(left)
             conn.client.close()
 
     def _write_manifest(self, conn: Connection) -> None:
@@ -361,7 +431,7 @@ class S3Transfer(Transfer):
                 entries[rel] = entry
             conn.client.put_object(Bucket=loc.bucket, Key=loc.key(manifest.NAME), Body=manifest.dump(entries),
                                    ContentType="application/json")
-        except (BotoCoreError, ClientError) as exc:
+        except SDK_ERRORS as exc:
             log.warning("%s; the next pack checks each object with a HEAD request instead",
                         conn.describer.message(exc, f"write the manifest {loc.key(manifest.NAME)}"))
 
@@ -376,12 +446,17 @@ class S3Transfer(Transfer):
             paginator = conn.client.get_paginator("list_multipart_uploads")
             pending = [(u["Key"], u["UploadId"]) for page in paginator.paginate(Bucket=loc.bucket, Prefix=loc.prefix)
                        for u in page.get("Uploads", ()) if u.get("UploadId") in mine]
+            listed = {upload_id for _, upload_id in pending}
+            with self._lock:
+                for upload_id in mine.keys() - listed:
+                    self._open_uploads.pop(upload_id, None)  # completed or aborted: the server has none
             for key, upload_id in pending:
                 conn.client.abort_multipart_upload(Bucket=loc.bucket, Key=key, UploadId=upload_id)
                 with self._lock:
                     self._open_uploads.pop(upload_id, None)
-        except (BotoCoreError, ClientError) as exc:
-            log.warning("%s", conn.describer.message(exc, "abort the unfinished multipart uploads"))
+        except SDK_ERRORS as exc:
+            log.warning("%s; the next pack to this bucket aborts them",
+                        conn.describer.message(exc, "abort the unfinished multipart uploads"))
 
     def report(self) -> dict[str, Any]:
         """The endpoint (resolved by boto3 for ``s3://``) and the S3 requests made, retries included."""

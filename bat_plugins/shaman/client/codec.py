@@ -47,9 +47,36 @@ class WireError(Exception):
 
 
 def first_line(text: str, limit: int = 200) -> str:
-    """A server's message as one short line."""
+    """A server's message as one short line, without the control characters (terminal escapes) it may hold."""
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = "".join(c if c.isprintable() else "?" for c in line[: limit + 1])
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+#: Longest checkout location bat accepts from a server.
+MAX_LOCATION = 4096
+
+
+def location_problem(location: str) -> str | None:
+    """Why a checkout location a server answered cannot be one (relative to its checkouts directory)."""
+    if len(location) > MAX_LOCATION:
+        return f"longer than {MAX_LOCATION} characters"
+    if not location.isprintable():
+        return "it holds control characters"
+    if location.startswith("/") or "\\" in location or (len(location) > 1 and location[1] == ":"):
+        return "not a relative path"
+    if any(part in ("", ".", "..") for part in location.split("/")):
+        return "not a plain relative path (empty, . or .. components)"
+    return None
+
+
+def checked_location(location: str, checkout: str) -> str:
+    """``location`` when it can be a checkout's place; :class:`WireError` otherwise."""
+    problem = location_problem(location)
+    if problem:
+        raise WireError(f"checkout {checkout!r}: the server answered a checkout location that cannot be one "
+                        f"({problem}): {location[:100]!r}")
+    return location
 
 
 class Codec(ABC):

@@ -4,14 +4,19 @@
 and pools connections for the transfer's worker threads.  Nothing is retried
 below this module: urllib3 never replays a body (a half-sent upload is the
 transfer engine's to retry, in its next round, with the file reopened) and
-redirects are not followed (a redirected POST would lose its body).
+redirects are not followed (a redirected POST would lose its body).  Every
+answer must arrive whole within the request's timeout and be no bigger than
+an honest answer could be (:mod:`.answers`): a hostile or broken server cannot
+hold a pack or fill its memory.
 """
 
 from __future__ import annotations
 
 import errno
+import http.client
 import os
 import ssl
+import time
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,13 +30,17 @@ import urllib3.util.retry
 
 from bat_core.targets import CHUNK_SIZE, TransferIO
 
-from .codec import WireRequest
+from .answers import POOL_CLASSES, TooLarge, Watchdog, read_body
+from .codec import WireRequest, first_line
 from .urls import Endpoint
 
 #: Seconds: to connect; to wait for a file list's answer; for any other socket operation.
 CONNECT_TIMEOUT = 10.0
 LIST_TIMEOUT = 120.0
 TIMEOUT = 300.0
+#: The largest answer to a request without a list in it (tokens, versions, upload answers); one with
+#: a list may answer twice its size more (each path once, with a word or a status).
+ANSWER_LIMIT = 1 << 20
 
 
 class TransportError(Exception):
@@ -53,6 +62,12 @@ class _Adapter(requests.adapters.HTTPAdapter):
                          **pool_kwargs: Any) -> None:
         pool_kwargs.setdefault("blocksize", CHUNK_SIZE)
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(POOL_CLASSES)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = dict(POOL_CLASSES)
+        return manager
 
 
 class FileBody:
@@ -135,6 +150,10 @@ def describe(exc: requests.RequestException, shown: str, timeout: float) -> Tran
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return TransportError(f"no answer from {shown} within {timeout:g} s")
     inner = _innermost(exc)
+    if isinstance(inner, http.client.HTTPException) and not isinstance(inner, http.client.RemoteDisconnected):
+        said = first_line(str(inner.args[0]) if inner.args else "", 60)
+        return TransportError(f"{shown} did not answer in HTTP ({type(inner).__name__}"
+                              f"{': ' + repr(said) if said else ''})")
     if isinstance(exc, requests.exceptions.ConnectionError):
         if isinstance(inner, OSError) and inner.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH,
                                                             errno.ENETUNREACH):
@@ -180,12 +199,29 @@ class Connection:
 
     def request(self, method: str, path: str, *, timeout: float = TIMEOUT, body: Any = None,
                 headers: Mapping[str, str] | None = None) -> requests.Response:
-        """Make one request; :class:`TransportError` when no answer came back."""
-        try:
-            return self.session.request(method, self.url(path), data=body, headers=dict(headers or {}),
-                                        timeout=(CONNECT_TIMEOUT, timeout), allow_redirects=False)
-        except requests.RequestException as exc:
-            raise describe(exc, self.shown, timeout) from None
+        """Make one request; :class:`TransportError` when no whole answer came back within ``timeout``
+        seconds of sending it (or one too big to be honest)."""
+        limit = ANSWER_LIMIT + (2 * len(body) if isinstance(body, bytes | bytearray) else 0)
+        with Watchdog(timeout) as watchdog:
+            try:
+                resp = self.session.request(method, self.url(path), data=body, headers=dict(headers or {}),
+                                            timeout=(CONNECT_TIMEOUT, timeout), allow_redirects=False,
+                                            stream=True)
+                try:
+                    started = time.monotonic()
+                    resp._content = read_body(resp, limit, started + timeout)
+                finally:
+                    resp.close()
+            except TooLarge as exc:
+                raise TransportError(f"{self.shown} sent an answer too large to be one ({exc}) to {method} "
+                                     f"{first_line(path, 80)}") from None
+            except (requests.RequestException, TimeoutError, OSError) as exc:
+                if watchdog.fired or isinstance(exc, TimeoutError):
+                    raise TransportError(f"no answer from {self.shown} within {timeout:g} s") from None
+                if isinstance(exc, requests.RequestException):
+                    raise describe(exc, self.shown, timeout) from None
+                raise TransportError(f"request to {self.shown} failed: {exc.strerror or exc}") from None
+        return resp
 
     def send(self, request: WireRequest, timeout: float = TIMEOUT) -> requests.Response:
         return self.request(request.method, request.path, timeout=timeout, body=request.body,

@@ -45,7 +45,7 @@ def _get(conn: Connection, path: str) -> requests.Response:
 def _text(resp: requests.Response) -> str:
     try:
         doc = json.loads(resp.content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("message"), str):
         return first_line(doc["message"])
@@ -81,7 +81,7 @@ def start_v3(conn: Connection) -> dict[str, Any]:
     resp = _get(conn, "api/v3/version")
     try:
         version = json.loads(resp.content) if resp.status_code == 200 else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         version = None
     if not isinstance(version, dict) or not isinstance(version.get("version"), str):
         said = f"{resp.status_code} {_text(resp)}".strip() if resp.status_code != 200 else "not a version"
@@ -90,7 +90,7 @@ def start_v3(conn: Connection) -> dict[str, Any]:
     resp = _get(conn, "api/v3/configuration")
     try:
         config = json.loads(resp.content) if resp.status_code == 200 else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         config = None
     if not isinstance(config, dict) or not isinstance(config.get("shamanEnabled"), bool):
         raise PackError(f"{not_flamenco} (GET /api/v3/configuration answered "

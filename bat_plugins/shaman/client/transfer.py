@@ -208,7 +208,7 @@ class ShamanTransfer(Transfer):
             resp = conn.send(self.codec.create(entries, self.checkout), TIMEOUT)
         except TransportError as exc:
             raise PackError(f"creating checkout {self.checkout!r}: {exc}") from None
-        if resp.status_code in handshake.AUTH_STATUSES:
+        if resp.status_code in handshake.AUTH_STATUSES or 300 <= resp.status_code < 400:
             self._refused("the checkout request", resp)
         try:
             self._location = self.codec.created(resp.status_code, resp.content, self.checkout)

@@ -13,7 +13,7 @@ import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
 
-from .codec import Codec, Entry, Reply, WireError, WireRequest, first_line, status_reply
+from .codec import Codec, Entry, Reply, WireError, WireRequest, checked_location, first_line, status_reply
 
 TEXT = {"Content-Type": "text/plain"}
 _INVALID_LINE = re.compile(r"invalid line (\d+)")
@@ -108,12 +108,16 @@ class V2Codec(Codec):
             location = text.strip()
             if not location:
                 raise WireError(f"checkout {checkout!r}: the server did not say where it is")
-            return location
+            return checked_location(location, checkout)
         missing = [ln.partition(" ")[2].strip() for ln in text.splitlines() if ln.startswith("file-unknown ")]
         if missing:
             raise WireError(missing_files(checkout, missing))
         if status == 409:
-            raise WireError(f"checkout {checkout!r} already exists on the server; choose another ID")
+            # bat shaman serve answers 200 when the checkout there is exactly this one (a re-run
+            # after a lost answer); Flamenco 2 always says 409.
+            raise WireError(f"checkout {checkout!r} already exists on the server with other files; choose "
+                            f"another ID, or remove {checkout[-2:]}/{checkout} from the server's checkouts "
+                            f"directory if an interrupted pack left it there")
         raise WireError(f"checkout {checkout!r}: {status} {first_line(text)}".rstrip())
 
 

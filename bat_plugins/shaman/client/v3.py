@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .codec import Codec, Entry, Reply, WireError, WireRequest, first_line, status_reply
+from .codec import Codec, Entry, Reply, WireError, WireRequest, checked_location, first_line, status_reply
 
 PREFIX = "api/v3/"
 JSON = {"Content-Type": "application/json"}
@@ -35,7 +35,7 @@ def _files(entries: Sequence[Entry]) -> list[dict[str, Any]]:
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting bombs
         return None
 
 
@@ -106,7 +106,7 @@ class V3Codec(Codec):
             used = doc.get("checkoutPath") if isinstance(doc, dict) else None
             if not isinstance(used, str) or not used:
                 raise WireError(f"checkout {checkout!r}: the server did not say which path it used")
-            return used
+            return checked_location(used, checkout)
         # Flamenco's own server answers 500 where its API says 424 (shaman-v3-protocol.md 4.4).
         if status == 424 or "unknown files" in message:
             raise WireError(f"checkout {checkout!r} not created: the server lacks files it said it had "

@@ -162,12 +162,51 @@ def _touch_all(store: FileStore, pairs: dict[Pair, str], retry_s: float) -> list
     return missing
 
 
+def holds_exactly(store: FileStore, root: Path, location: str, specs: list[tuple[str, Pair]]) -> bool:
+    """Whether ``root/location`` is already the checkout ``specs`` asks for, and nothing else.
+
+    Real directories all the way down (no symbolic link on the way), one link
+    per path with the very target this module would write, no other entry.
+    That is what a request whose answer was lost (the server died before it
+    could answer) leaves, so the client's re-run may be told it is there.
+    """
+    top = root / location
+    current = root
+    try:
+        for part in location.split("/"):
+            current = current / part
+            if not stat.S_ISDIR(os.lstat(current).st_mode):
+                return False
+    except OSError:
+        return False
+    links = {path: os.path.relpath(store.blob_path(pair), (top / path).parent) for path, pair in specs}
+    dirs = {parent.as_posix() for path in links for parent in Path(path).parents if parent != Path(".")}
+    found = 0
+    for dirpath, dirnames, filenames in os.walk(top):
+        here = Path(dirpath).relative_to(top)
+        for name in (*dirnames, *filenames):
+            rel = (here / name).as_posix()
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                try:
+                    if links.get(rel) != os.readlink(full):
+                        return False
+                except OSError:
+                    return False
+                found += 1
+            elif rel not in dirs or name in filenames:
+                return False
+    return found == len(links)
+
+
 def create_checkout(store: FileStore, root: Path, location: str, specs: list[tuple[str, Pair]],
                     *, unique: bool, retry_s: float = 1.0) -> str:
     """Create the checkout ``root/location`` (``-xxxx`` added while taken if ``unique``).
 
     ``specs`` are (path inside the checkout, blob) pairs, already validated.
     Returns the location actually used, ``/``-separated and relative to ``root``.
+    Without ``unique``, a checkout already at ``location`` that holds exactly
+    ``specs`` counts as made (:func:`holds_exactly`); any other is CheckoutExists.
     """
     first_path: dict[Pair, str] = {}
     for path, pair in specs:
@@ -179,6 +218,8 @@ def create_checkout(store: FileStore, root: Path, location: str, specs: list[tup
 
     parts = location.split("/")
     if not unique and os.path.lexists(root / location):
+        if holds_exactly(store, root, location, specs):
+            return location
         raise CheckoutExists(location)
     created: list[Path] = []
     build: Path | None = None
@@ -220,6 +261,8 @@ def create_checkout(store: FileStore, root: Path, location: str, specs: list[tup
                 continue
             build = None
             return "/".join([*parts[:-1], name])
+        if not unique and holds_exactly(store, root, location, specs):
+            return location  # the same checkout, made by a twin request a moment earlier
         raise CheckoutExists(location)
     finally:
         if build is not None:

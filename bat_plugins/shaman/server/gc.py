@@ -143,7 +143,7 @@ def collect_garbage(store: FileStore, checkouts: Path, older_than_s: float, *, d
     report.blobs = len(blobs)
     candidates = {str(p): (p, st) for p, st in blobs if st.st_mtime < threshold}
     report.old = len(candidates)
-    if candidates:
+    if candidates or not dry_run:  # the walk also removes abandoned checkout builds
         linked = _linked_blobs([Path(os.path.realpath(checkouts))], store.stored, report, clean=not dry_run)
         for target in linked:
             if candidates.pop(target, None) is not None:

@@ -32,9 +32,6 @@ from .locks import Probe, try_lock, unlock
 
 SHA_RE = re.compile(r"[0-9a-f]{64}")
 MAX_SIZE = 2**63 - 1
-# A temporary file is locked microseconds after it is created; younger files
-# are never judged stale, so a writer between create and lock is safe.
-LOCK_GRACE_S = 30.0
 BLOB_MODE = 0o644
 
 
@@ -196,9 +193,9 @@ class FileStore:
                 self._forget(path)
                 raise
             try:
-                try_lock(fd)
-                if os.fstat(fd).st_nlink == 0:
-                    # A cleaner in another process took it as stale before we locked it.
+                # Between the create and the lock, a cleaner in another process may take the
+                # file for a dead upload's: it then holds the lock, or has unlinked the file.
+                if try_lock(fd) is Probe.HELD or os.fstat(fd).st_nlink == 0:
                     unlock(fd)
                     os.close(fd)
                     self._forget(path)
@@ -276,9 +273,10 @@ class FileStore:
             st = os.stat(path)
         except OSError:
             return False
+        # No grace period for young files: a writer that loses the race between its create and
+        # its lock to this probe notices and starts a new file (open_temp).  So a server killed
+        # mid-upload leaves nothing that looks "uploading" once another process looks at it.
         age = time.time() - st.st_mtime
-        if age < LOCK_GRACE_S:
-            return True
         try:
             fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
         except FileNotFoundError:
