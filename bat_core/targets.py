@@ -83,6 +83,7 @@ class TransferItem:
     #: deleted after the pack: a transfer may move it into place instead of copying.
     temporary: bool = False
     #: SHA-256 (lowercase hex) of ``read_from``'s content, when the transfer asked for checksums.
+    #: Set beforehand (a file whose bytes the packer wrote itself), the engine trusts it.
     sha256: str | None = None
 
 

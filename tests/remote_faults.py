@@ -308,8 +308,18 @@ for target, value in json.loads(sys.argv[1]).items():
     for part in path:
         obj = getattr(obj, part)
     setattr(obj, name, value)
+import atexit
+
+def _peak_memory(path=sys.argv[2]):
+    # VmHWM: this program's own peak. ru_maxrss from wait4 would also count the memory of the
+    # process that forked it (Linux carries the old high-water mark across exec).
+    with open("/proc/self/status") as status, open(path, "w") as out:
+        out.write(next((ln.split()[1] for ln in status if ln.startswith("VmHWM:")), ""))
+
+if sys.platform.startswith("linux"):
+    atexit.register(_peak_memory)
 from bat_core.cli import main
-sys.exit(main(sys.argv[2:]))
+sys.exit(main(sys.argv[3:]))
 """
 
 #: Short back-offs and few rounds: a pack against a dead server gives up in seconds, not a minute.
@@ -350,12 +360,13 @@ class BatProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         self.out_path = workdir / f"bat-{time.monotonic_ns()}.out"
         self.err_path = self.out_path.with_suffix(".err")
+        self.peak_path = self.out_path.with_suffix(".peak")
         self.cwd = workdir / "cwd"  # empty: a file bat made from a server's words would show here
         self.cwd.mkdir(exist_ok=True)
         self.started = time.monotonic()
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", _RUNNER, json.dumps(patches or {}), *args],
+                [sys.executable, "-c", _RUNNER, json.dumps(patches or {}), str(self.peak_path), *args],
                 stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=self.cwd)
         self._finished: Finished | None = None
 
@@ -379,10 +390,18 @@ class BatProcess:
         seconds = time.monotonic() - self.started
         code = os.waitstatus_to_exitcode(status)
         self.proc.returncode = code
-        scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
         self._finished = Finished(code, self.out_path.read_text(errors="replace"),
-                                  self.err_path.read_text(errors="replace"), seconds, usage.ru_maxrss * scale)
+                                  self.err_path.read_text(errors="replace"), seconds, self._peak(usage))
         return self._finished
+
+
+    def _peak(self, usage: Any) -> int:
+        """Peak resident memory in bytes: the program's own VmHWM where it could write it."""
+        try:
+            return int(self.peak_path.read_text()) * 1024
+        except (OSError, ValueError):
+            scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+            return usage.ru_maxrss * scale
 
 
 def bat_env(cache: Path, home: Path, **more: str) -> dict[str, str]:

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from .conftest import BLENDFILES
+from .packinfo import INFO, MANIFEST_DIR
 
 IMAGES = BLENDFILES / "v50" / "images" / "images.blend"
 SHOT42 = BLENDFILES / "v42" / "libraries" / "shots" / "shot.blend"
@@ -216,9 +217,11 @@ def test_pack_same_files_as_bat1(bat123: Path, tmp_path: Path) -> None:
     assert theirs.returncode == ours.returncode == 0, ours.stderr
 
     def files(d: Path) -> set[str]:
-        return {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()} - {"pack-info.txt"}
+        return {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()}
 
-    assert files(b) == files(a)
+    # The same files, pack-info.txt included; the directory target's manifest is bat's alone.
+    assert {f for f in files(b) if not f.startswith(MANIFEST_DIR)} == files(a)
+    assert (b / INFO).read_bytes() == (a / INFO).read_bytes()
     assert not any(f.endswith(".png") for f in files(b))
 
 

@@ -231,11 +231,11 @@ def test_debug_logs_everything(run_bat) -> None:  # type: ignore[no-untyped-def]
 def test_verbose_pack_and_blocks(run_bat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     res = run_bat("-v", "pack", "--progress", "none", str(SHOT), str(tmp_path / "out"))
     assert res.exit_code == 0
-    assert "bat: info: plan: 13 files" in res.stderr
+    assert "bat: info: plan: 14 files" in res.stderr  # 13 of the project's, pack-info.txt
     assert "bat: info: rewriting paths in a copy of " in res.stderr
     assert "bat: info: pack done: " in res.stderr
     res = run_bat("-d", "pack", "--progress", "none", str(SHOT), str(tmp_path / "out"))
-    assert res.stderr.count("bat: debug: bat_core.cli: skipped ") == 13  # all there already
+    assert res.stderr.count("bat: debug: bat_core.cli: skipped ") == 14  # all there already
     assert f"bat: info: opening {BASIC}" in run_bat("-v", "blocks", str(BASIC)).stderr
 
 

@@ -83,7 +83,7 @@ def test_the_callback_logs_every_packed_file(tmp_path: Path, run_bat, monkeypatc
         _forget_command()
     assert res.exit_code == 0, res.stderr
     lines = log.read_text().splitlines()
-    assert len([line for line in lines if line.startswith("packed ")]) == 7
+    assert len([line for line in lines if line.startswith("packed ")]) == 8  # 7 and pack-info.txt
     assert lines[-1] == f"done {tmp_path / 'out' / 'shot.blend'} (0 missing)"
 
 

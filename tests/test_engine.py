@@ -34,8 +34,12 @@ from bat_core.targets import (
     TransferItem,
 )
 
+from .packinfo import INFO, check_info
+
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "shot.blend"
 DEMO_FILES = 7
+#: What a pack of the demo sends: its files and pack-info.txt (whose checksum the packer knows).
+DEMO_SENT = DEMO_FILES + 1
 
 
 def sha256(path: Path) -> str:
@@ -146,11 +150,15 @@ def test_checksums_are_cached_and_match(tmp_path: Path) -> None:
     events = Events()
     result = to_store(transfer, callback=events)
     assert result.complete and transfer.finished is True
-    assert result.checksums == {"hashed_files": DEMO_FILES, "hashed_bytes": result.bytes_transferred,
+    info = next(f for f in result.files if f.relpath == INFO)
+    assert result.checksums == {"hashed_files": DEMO_FILES, "hashed_bytes": result.bytes_transferred - info.size,
                                 "cached": 0}
+    blob = next((tmp_path / "store").glob(f"*/{transfer.layout[INFO]}-{info.size}"))
+    check_info(blob.read_bytes(), "shot.blend")  # the checksum the packer gave is the content's
     assert events.checksums[-1][0] == events.checksums[-1][1] == result.bytes_transferred
     for f in result.files:
-        assert transfer.layout[f.relpath] == sha256(f.source)  # type: ignore[index]
+        if f.relpath != INFO:
+            assert transfer.layout[f.relpath] == sha256(f.source)  # type: ignore[index]
     assert sorted(transfer.sent) == sorted(transfer.layout)
     assert result.target_info == {"store": str(tmp_path / "store")}
 
@@ -159,8 +167,8 @@ def test_checksums_are_cached_and_match(tmp_path: Path) -> None:
     events = Events()
     result = to_store(again, callback=events)
     assert result.checksums == {"hashed_files": 0, "hashed_bytes": 0, "cached": DEMO_FILES}
-    assert again.sent == [] and result.count("skipped") == DEMO_FILES and again.finished is True
-    assert len(events.skipped) == DEMO_FILES
+    assert again.sent == [] and result.count("skipped") == DEMO_SENT and again.finished is True
+    assert len(events.skipped) == DEMO_SENT
 
 
 def test_cache_notices_a_changed_file(tmp_path: Path) -> None:
@@ -208,7 +216,7 @@ def test_deferred_files_are_sent_before_finish(tmp_path: Path) -> None:
     events = Events()
     result = to_store(transfer, callback=events)
     assert result.complete and transfer.finished is True
-    assert sorted(transfer.sent) == sorted(transfer.layout) and len(transfer.sent) == DEMO_FILES
+    assert sorted(transfer.sent) == sorted(transfer.layout) and len(transfer.sent) == DEMO_SENT
     # Round 2 asked again about exactly the deferred ones that could defer.
     deferred = {d for d, _ in events.deferred}
     assert len(transfer.prepared) == 2 and set(transfer.prepared[1]) == {Path(d).relative_to("store:").as_posix()
@@ -230,7 +238,7 @@ def test_transient_failures_are_retried_in_later_rounds(tmp_path: Path) -> None:
     assert result.complete and len(transfer.prepared) == 3
     assert transfer.prepared[1] == sorted(transfer.prepared[1], key=transfer.prepared[1].index)
     assert set(transfer.prepared[2]) == {"textures/brick.png"}
-    assert len(set(transfer.sent)) == DEMO_FILES
+    assert len(set(transfer.sent)) == DEMO_SENT
 
 
 def test_many_failures_end_a_round_early_and_rounds_run_out(tmp_path: Path,
@@ -241,7 +249,7 @@ def test_many_failures_end_a_round_early_and_rounds_run_out(tmp_path: Path,
     transfer = StoreTransfer(tmp_path / "store")
     transfer.fail_all = True
     transfer.max_rounds = 3
-    with pytest.raises(PackError, match=r"gave up after 3 rounds: 7 file\(s\) could not be sent.*connection reset"):
+    with pytest.raises(PackError, match=r"gave up after 3 rounds: 8 file\(s\) could not be sent.*connection reset"):
         to_store(transfer)
     assert transfer.finished is False
     attempts = sum(len(v) for v in transfer.can_defer.values())
@@ -288,7 +296,7 @@ def test_a_failing_callback_does_not_break_the_pack(tmp_path: Path, caplog: pyte
 
     transfer = StoreTransfer(tmp_path / "store")
     result = to_store(transfer, callback=Broken())
-    assert result.complete and len(transfer.sent) == DEMO_FILES
+    assert result.complete and len(transfer.sent) == DEMO_SENT
     assert "display bug" in caplog.text
 
 

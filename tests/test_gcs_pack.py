@@ -22,6 +22,7 @@ import pytest
 
 from .conftest import fixture
 from .gcs_emulator import BIN, Emulator, emulator, free_port, gcs_site
+from .packinfo import INFO
 from .test_pack_blender import DEMO, NO_BPY, _exists, _inside, run_blender
 
 #: Session fixtures from gcs_emulator, used here by name.
@@ -98,13 +99,13 @@ def test_bat_plugins_lists_the_gs_scheme() -> None:
 
 
 def test_packs_land_complete_in_the_bucket(packs: dict[str, Any]) -> None:
-    assert packs["files"]["job"] == DEMO_FILES
+    assert [f for f in packs["files"]["job"] if f != INFO] == DEMO_FILES and INFO in packs["files"]["job"]
     expected = [*LIBS.expected["existing_files"], *LIBS.expected["baked_files"]]
     missing = [rel for rel in expected if rel not in packs["files"]["libs"]]
     assert not missing
     demo = packs["json"]["job"]
     assert demo["output"] == f"gs://{BUCKET}/job/shot.blend"
-    assert demo["summary"]["copied"] + demo["summary"]["rewritten"] == len(DEMO_FILES)
+    assert demo["summary"]["copied"] + demo["summary"]["rewritten"] == len(DEMO_FILES) + 1  # and pack-info.txt
     assert all(f["destination"].startswith(f"gs://{BUCKET}/job/") for f in demo["files"])
     libs = packs["json"]["libs"]
     assert libs["output"] == f"gs://{BUCKET}/libs/shots/shot.blend" and libs["summary"]["skipped"] == 0
@@ -134,7 +135,7 @@ def test_repack_uploads_nothing(packs: dict[str, Any], emulator: Emulator) -> No
     generations = {n: b.generation for n, b in listing(emulator, "job").items()}
     again = pack_json("--no-hash-cache", str(DEMO / "shot.blend"), f"gs://{BUCKET}/job")
     s = again["summary"]
-    assert (s["copied"], s["rewritten"], s["skipped"]) == (0, 0, len(DEMO_FILES))
+    assert (s["copied"], s["rewritten"], s["skipped"]) == (0, 0, len(DEMO_FILES) + 1)
     assert {n: b.generation for n, b in listing(emulator, "job").items()} == generations
     libs = pack_json("--target-scheme", "gs", "--project", str(LIBS.root), str(LIBS.blend), f"gs://{BUCKET}/libs")
     assert libs["summary"]["copied"] == libs["summary"]["rewritten"] == 0
@@ -153,7 +154,7 @@ def test_a_changed_file_is_uploaded_again(emulator: Emulator, tmp_path: Path) ->
     again = pack_json(str(demo / "shot.blend"), f"gs://{BUCKET}/changed")
     copied = [f["relpath"] for f in again["files"] if f["action"] == "copied"]
     assert copied == ["textures/brick.png"]
-    assert again["summary"]["skipped"] == len(DEMO_FILES) - 1
+    assert again["summary"]["skipped"] == len(DEMO_FILES) - 1 + 1  # pack-info.txt unchanged
     blob = emulator.client().bucket(BUCKET).blob("changed/textures/brick.png")
     assert blob.download_as_bytes() == bytes(data)
 
@@ -169,6 +170,7 @@ def test_objects_uploaded_by_other_tools_are_compared_by_crc32c(emulator: Emulat
     result = pack_json(str(DEMO / "shot.blend"), f"gs://{BUCKET}/foreign")
     actions = {f["relpath"]: f["action"] for f in result["files"]}
     assert actions.pop("audio/ambience.wav") == "copied"
+    assert actions.pop(INFO) == "copied"  # not among the foreign objects
     assert set(actions.values()) == {"skipped"}
     wav = bucket.get_blob("foreign/audio/ambience.wav")
     assert wav.download_as_bytes() == (DEMO / "audio" / "ambience.wav").read_bytes()

@@ -11,6 +11,7 @@ import pytest
 from bat_core.pack import OUTSIDE_PROJECT
 
 from .conftest import BLENDFILES
+from .packinfo import INFO, check_info
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo" / "shot.blend"
@@ -27,7 +28,9 @@ def test_pack_demo(run_bat, tmp_path: Path) -> None:  # type: ignore[no-untyped-
     assert res.exit_code == 0, res.stderr
     assert (tmp_path / "out" / "shot.blend").is_file()
     assert (tmp_path / "out" / "lib" / "textures" / "wood.png").is_file()
-    assert "packed" in res.stderr and "7 files" in res.stderr
+    # The demo's 7 files and pack-info.txt, which names the blend file to open.
+    assert "packed" in res.stderr and "8 files" in res.stderr
+    check_info((tmp_path / "out" / INFO).read_bytes(), "shot.blend")
 
 
 def test_noop_prints_plan_and_writes_nothing(run_bat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -155,8 +158,8 @@ def test_progress_display(run_bat, tmp_path: Path, mode: str) -> None:  # type: 
     res = run_bat("pack", "--progress", mode, str(SHOT), str(tmp_path / "out"))
     assert res.exit_code == 0, res.stderr
     if mode == "log":
-        assert "tracing " in res.stderr and "packing 13 files" in res.stderr
-        assert res.stderr.count(" -> ") == 13
+        assert "tracing " in res.stderr and "packing 14 files" in res.stderr  # with pack-info.txt
+        assert res.stderr.count(" -> ") == 14
     else:
         assert "packing" in res.stderr
     assert "packed " in res.stderr
@@ -165,7 +168,7 @@ def test_progress_display(run_bat, tmp_path: Path, mode: str) -> None:  # type: 
 def test_quiet_json_only_on_stdout(run_bat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     res = run_bat("pack", "--json", "--progress", "none", str(SHOT), str(tmp_path / "out"))
     assert res.exit_code == 0
-    assert _json(res)["summary"]["copied"] == 12
+    assert _json(res)["summary"]["copied"] == 13  # 12 of the project's, pack-info.txt
 
 
 def test_global_quiet(run_bat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -186,3 +189,49 @@ def test_zip_of_files_older_than_1980(run_bat, copy_scenario, tmp_path: Path) ->
     assert res.exit_code == 3, res.stderr
     with zipfile.ZipFile(tmp_path / "old.zip") as zf:
         assert zf.getinfo("textures/single.png").date_time[0] == 1980
+
+
+# --- pack-info.txt: BAT 1.x's note of which blend file to open ------------------------------
+
+
+def test_pack_info_names_the_blend_file_to_open(run_bat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """In a directory and a ZIP, listed in the report; a no-op pack writes nothing."""
+    res = run_bat("pack", "--json", "--progress", "none", str(SHOT), str(tmp_path / "out"))
+    assert res.exit_code == 0, res.stderr
+    check_info((tmp_path / "out" / INFO).read_bytes(), "shot.blend")
+    entry = next(f for f in _json(res)["files"] if f["relpath"] == INFO)
+    assert entry["action"] == "copied" and entry["size"] == (tmp_path / "out" / INFO).stat().st_size
+    res = run_bat("pack", "--progress", "none", str(SHOT), str(tmp_path / "out.zip"))
+    assert res.exit_code == 0, res.stderr
+    with zipfile.ZipFile(tmp_path / "out.zip") as zf:
+        check_info(zf.read(INFO), "shot.blend")
+    res = run_bat("pack", "-n", "--json", str(SHOT), str(tmp_path / "noop"))
+    assert res.exit_code == 0 and not (tmp_path / "noop").exists()
+    assert not [f for f in _json(res)["files"] if f["relpath"] == INFO]
+
+
+def test_pack_info_of_a_blend_file_in_a_sub_directory(run_bat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The note gives the packed blend file's path inside the pack, as BAT 1.x does."""
+    res = run_bat("pack", "--progress", "none", "--project", str(SHOT.parent.parent), str(SHOT), str(tmp_path / "out"))
+    assert res.exit_code == 0, res.stderr
+    check_info((tmp_path / "out" / INFO).read_bytes(), "shots/shot.blend")
+    assert (tmp_path / "out" / "shots" / "shot.blend").is_file()
+
+
+def test_a_repack_leaves_pack_info_alone(run_bat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert run_bat("pack", "--progress", "none", str(DEMO), str(tmp_path / "out")).exit_code == 0
+    before = (tmp_path / "out" / INFO).stat().st_mtime_ns
+    res = run_bat("pack", "--json", "--progress", "none", str(DEMO), str(tmp_path / "out"))
+    assert res.exit_code == 0, res.stderr
+    assert next(f for f in _json(res)["files"] if f["relpath"] == INFO)["action"] == "skipped"
+    assert (tmp_path / "out" / INFO).stat().st_mtime_ns == before
+
+
+def test_a_project_file_called_pack_info_wins(run_bat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A text of the project called pack-info.txt is packed as it is; bat's note is not written."""
+    notes = BLENDFILES / "v50" / "pack_info" / "notes.blend"
+    res = run_bat("pack", "--json", "--progress", "none", str(notes), str(tmp_path / "out"))
+    assert res.exit_code == 0, res.stderr
+    assert (tmp_path / "out" / INFO).read_bytes() == (notes.parent / INFO).read_bytes()
+    assert f"a packed file is called {INFO}; not writing bat's own" in res.stderr
+    assert [f["source"] for f in _json(res)["files"] if f["relpath"] == INFO] == [str(notes.parent / INFO)]

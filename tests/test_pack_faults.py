@@ -25,6 +25,7 @@ from bat_core.progress import PackCallback
 from bat_plugins.zip.transfer import MARKER
 
 from .packfaults import bat, empty_dirs, hashes, no_dac_override, partials, run_on_small_disk
+from .packinfo import INFO, bat_written
 
 KINDS = ["directory", "zip"]
 
@@ -48,7 +49,7 @@ def _planned(blend: Path, target: Path) -> set[str]:
 
 def _assert_complete_files(project: Path, files: dict[str, str], expected: set[str] | None = None) -> None:
     """Every packed file equals its source (so none is truncated); with ``expected``, all are there."""
-    packed = {rel: h for rel, h in files.items() if not rel.startswith(".bat-pack/")}
+    packed = {rel: h for rel, h in files.items() if not bat_written(rel)}
     assert not [rel for rel in files if rel.endswith(".partial")]
     for rel, digest in packed.items():
         source = project / rel
@@ -56,6 +57,7 @@ def _assert_complete_files(project: Path, files: dict[str, str], expected: set[s
             f"{rel} differs from its source"
     if expected is not None:
         assert set(packed) == expected
+        assert INFO in files  # a complete pack has its note of what to open
 
 
 def _zip_files(path: Path) -> dict[str, str]:

@@ -13,6 +13,8 @@ from bat_core.pack import CHUNK_SIZE, PackError, Target, Transfer, TransferIO, T
 from bat_core.progress import PackCallback
 from bat_core.targets import TargetScheme
 
+from .packinfo import INFO, check_info
+
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo" / "shot.blend"
 
 
@@ -78,8 +80,9 @@ def test_scheme_passed_to_one_call() -> None:
     result = pack(DEMO, "mem://demo", plugins=[plugin], callback=events)
     files = plugin.transfer.files
     assert set(files) == {"shot.blend", "lib/props.blend", "lib/textures/wood.png", "audio/ambience.wav",
-                          "textures/brick.png", "textures/floor_color.png", "textures/floor_rough.png"}
+                          "textures/brick.png", "textures/floor_color.png", "textures/floor_rough.png", INFO}
     assert files["shot.blend"] == DEMO.read_bytes()
+    check_info(files[INFO], "shot.blend")
     assert plugin.transfer.finished is True
     assert result.output == "/memory/demo/shot.blend"
     assert all(t.startswith("bat-transfer-") for t in plugin.transfer.threads)
@@ -87,7 +90,7 @@ def test_scheme_passed_to_one_call() -> None:
     assert events.threads == {threading.current_thread().name}
     assert events.calls[-1] == "done /memory/demo/shot.blend"
     finished = [c for c in events.calls if c.startswith("finished ")]
-    assert len(finished) == 7 and "finished /memory/demo/shot.blend" in finished
+    assert len(finished) == 8 and "finished /memory/demo/pack-info.txt" in finished
     # Not registered beyond that call.
     with pytest.raises(PackError, match="unknown target scheme 'memory'"):
         pack(DEMO, "mem://demo", target_scheme="memory")

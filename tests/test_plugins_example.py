@@ -19,6 +19,8 @@ import pytest
 
 from bat_core import plugins
 
+from .packinfo import INFO, check_info
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "studio_pipeline"
 PROJECT = EXAMPLE / "project"
 BLEND = PROJECT / "shots" / "rock.blend"
@@ -65,9 +67,12 @@ def test_example_packs_with_its_progress_callback(tmp_path: Path) -> None:
     out = tmp_path / "pack"
     res = _run("pack", str(BLEND), str(out))
     assert res.returncode == 3, res.stderr
+    info = (out / INFO).read_bytes()
+    check_info(info, "shots/rock.blend")
     assert res.stdout.splitlines() == [
-        f"farm: sending 3 files, {sum(p.stat().st_size for p in (BLEND, *_existing()))} bytes",
-        f"farm: {out / 'shots' / 'rock.blend'} is ready (3 files sent, 1 missing)",
+        # The blend file, its two existing files and pack-info.txt.
+        f"farm: sending 4 files, {sum(p.stat().st_size for p in (BLEND, *_existing())) + len(info)} bytes",
+        f"farm: {out / 'shots' / 'rock.blend'} is ready (4 files sent, 1 missing)",
     ]
     for sidecar in _existing():
         packed = out / sidecar.relative_to(PROJECT)

@@ -351,7 +351,7 @@ def test_s3_xml_bomb_as_the_listing(place: Path) -> None:
         puts = [r.path for r in srv.seen if r.method == "PUT"]
     assert done.code == 0 and "Traceback" not in done.stderr, done.stderr
     assert done.seconds < SECONDS and done.max_rss < MEMORY_LIMIT
-    assert len(puts) == 8  # the seven files and the manifest
+    assert len(puts) == 9  # the seven files, pack-info.txt and the manifest
 
 
 @pytest.mark.parametrize("framing", ["length", "close"])
@@ -388,7 +388,7 @@ def test_s3_listing_without_end(kind: str, place: Path) -> None:
     warning = [ln for ln in done.stderr.splitlines() if ln.startswith("bat: warning: ")]
     assert len(warning) == 1 and "listing stopped" in warning[0], done.stderr
     assert ("goes round in circles" if kind == "circular" else "more than 20000 objects") in warning[0]
-    assert len(heads) == 7  # every file of the pack, checked one by one
+    assert len(heads) == 8  # every file of the pack (pack-info.txt too), checked one by one
     assert pages[0] <= (21 if kind == "endless" else 2)
 
 

@@ -213,10 +213,10 @@ def test_server_restarted_mid_upload_the_same_pack_completes(rig: Rig) -> None:
     rig.proxy.release()
     done = bat.wait(90)
     assert done.code == 0, done.stderr
-    assert json.loads(done.stdout)["summary"]["copied"] == 7
+    assert json.loads(done.stdout)["summary"]["copied"] == 8  # 7 and pack-info.txt
     assert rig.open_uploads() == []
     assert_objects_true(rig)
-    assert len(rig.objects()) == 8  # seven files and the manifest
+    assert len(rig.objects()) == 9  # seven files, pack-info.txt and the manifest
 
 
 def test_server_gone_during_the_listing_then_rerun(rig: Rig) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from .conftest import BLENDFILES
+from .packinfo import check_info
 from .shaman_server import Server, all_blobs, sha, start_server, temp_files
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo"
@@ -75,7 +76,9 @@ def check_checkout(server: Server, report: dict[str, Any], rewritten: set[str] |
         data = blob.read_bytes()
         assert sha(data) == blob.parent.parent.name + blob.parent.name and len(data) == int(blob.stem)
         assert len(data) == f["size"]
-        if f["relpath"] not in rewritten:
+        if f.get("own"):
+            check_info(data, report["output"].removeprefix(report["target_info"]["checkout_path"] + "/"))
+        elif f["relpath"] not in rewritten:
             assert data == Path(f["source"]).read_bytes(), f["relpath"]
         assert f["destination"] == f"{report['target_info']['checkout_path']}/{f['relpath']}"
     links = [p for p in root.rglob("*") if p.is_symlink()]
@@ -127,7 +130,7 @@ def test_v2_and_v3_packs_open_in_blender_with_everything_in_the_checkout(server:
     demo = pack_json(run_bat, str(DEMO / "shot.blend"), v2(server, "demo_v2"))
     libs = pack_json(run_bat, str(shot), v3(server, "jobs/libraries v3"))
     assert demo["target_info"]["checkout_path"] == "v2/demo_v2"
-    assert demo["output"] == "v2/demo_v2/shot.blend" and demo["summary"]["copied"] == 7
+    assert demo["output"] == "v2/demo_v2/shot.blend" and demo["summary"]["copied"] == 8  # 7 and pack-info.txt
     assert libs["target_info"]["checkout_path"] == "jobs/libraries v3"
     assert libs["summary"]["rewritten"] >= 1 and any("_outside_project/" in f["relpath"] for f in libs["files"])
     roots = {"demo": check_checkout(server, demo), "libs": check_checkout(server, libs)}
@@ -156,7 +159,7 @@ def test_repack_uploads_nothing_and_hashes_nothing(server: Server, run_bat, tmp_
     blobs = all_blobs(server.storage)
     for target in (v2(server, "repack_2"), v3(server, "repack/3")):
         again = pack_json(run_bat, blend, target)
-        assert again["summary"]["bytes"] == 0 and again["summary"]["skipped"] == 7
+        assert again["summary"]["bytes"] == 0 and again["summary"]["skipped"] == 8
         assert again["checksums"] == {"hashed_files": 0, "hashed_bytes": 0, "cached": 7}
         assert all_blobs(server.storage) == blobs
         check_checkout(server, again)
@@ -197,7 +200,7 @@ def test_one_api_then_the_other_uploads_nothing(first: str, tmp_path: Path, run_
         make = {"v2": v2, "v3": v3}
         second = "v3" if first == "v2" else "v2"
         one = pack_json(run_bat, str(DEMO / "shot.blend"), make[first](srv, "cross_a"))
-        assert one["summary"]["copied"] == 7
+        assert one["summary"]["copied"] == 8
         blobs = all_blobs(srv.storage)
         two = pack_json(run_bat, str(DEMO / "shot.blend"), make[second](srv, "cross_b"))
         assert two["summary"]["bytes"] == 0 and two["target_info"]["shaman_api"] == second

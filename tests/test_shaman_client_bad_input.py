@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from .packinfo import INFO, check_info
+
 # First: skips this module when the shaman-server extra (aiohttp, requests) is missing.
 from .shaman_server import Server, all_blobs, sha, start_server, temp_files, wait_until
 
@@ -86,9 +88,13 @@ def v3(port: int, checkout: str) -> str:
     return f"flamenco+http://127.0.0.1:{port}/{checkout}"
 
 
-def checkout_files(server: Server, location: str) -> dict[str, bytes]:
+def checkout_files(server: Server, location: str, packed: bool = True) -> dict[str, bytes]:
+    """The checkout's files; of a pack (not a push), without its pack-info.txt, which is checked."""
     root = server.checkouts / location
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    if packed:
+        check_info(files.pop(INFO), "shot.blend")
+    return files
 
 
 def demo_files() -> dict[str, bytes]:
@@ -413,7 +419,7 @@ def test_flamenco_refusing_empty_uploads(proxy: FaultProxy, server: Server, run_
     report = json.loads(res.stdout)
     assert report["target_info"]["left_out_empty_files"] == ["sub/empty.txt"]
     assert "cannot store empty files" in res.stderr and "sub/empty.txt" in res.stderr
-    assert checkout_files(server, "no-empty") == {"data.bin": b"data"}
+    assert checkout_files(server, "no-empty", packed=False) == {"data.bin": b"data"}
 
 
 def test_a_server_that_does_not_answer(proxy: FaultProxy, run_bat, quick_rounds: None,
@@ -424,7 +430,7 @@ def test_a_server_that_does_not_answer(proxy: FaultProxy, run_bat, quick_rounds:
     monkeypatch.setattr(transfer, "LIST_TIMEOUT", 0.3)
     proxy.fault = lambda seen: Delay(2) if "requirements" in seen.path else None
     line = one_line_error(run_bat("pack", BLEND, v2(proxy.port, "silent")))
-    assert line.startswith("gave up after 3 rounds: 7 file(s) could not be sent")
+    assert line.startswith("gave up after 3 rounds: 8 file(s) could not be sent")  # 7 and pack-info.txt
     assert line.endswith(f"(last error: requirements: no answer from http://127.0.0.1:{proxy.port}/ within 0.3 s)")
 
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .conftest import BLENDFILES
+from .packinfo import INFO, check_info
 from .shaman_server import all_blobs, bat123_venv, sha, start_server, temp_files
 
 SCENE = BLENDFILES / "v42" / "libraries"
@@ -82,10 +83,10 @@ def test_eight_clients_at_once(tmp_path: Path) -> None:
                 report = json.loads(outputs[checkout])
                 assert report["target_info"]["checkout_path"] == location
             got = checkout_files(srv.checkouts / location)
-            if who == "bat123":
-                info = got.pop("pack-info.txt")
-                assert info.startswith(b"This is a Blender Asset Tracer pack.")
-                extra.add(sha(info))
+            # Both write BAT's note of the blend file to open, in the same three lines.
+            info = got.pop(INFO)
+            check_info(info, "shots/shot.blend")
+            extra.add(sha(info))
             assert got == expected[checkout], checkout
         for blob in all_blobs(srv.storage):
             data = blob.read_bytes()

@@ -235,8 +235,8 @@ class _Engine:
         keys: dict[int, FileKey] = {}
         real = RealPaths()
         for i, item in enumerate(items):
-            if item.temporary:
-                continue  # a rewritten copy: new every pack
+            if item.temporary or item.sha256 is not None:
+                continue  # a rewritten copy (new every pack), or a checksum already known
             try:
                 keys[i] = FileKey.of(real(item.read_from), os.stat(item.read_from))
             except (OSError, ValueError):
@@ -246,6 +246,9 @@ class _Engine:
         hashed = _Bytes(self.callback.checksum_progress, total, self._wake)
         todo: deque[int] = deque()
         for i, item in enumerate(items):
+            if item.sha256 is not None:  # known to whoever made it (the packer's pack-info.txt)
+                hashed.add(item.size)
+                continue
             key = keys.get(i)
             sha = found.get(key) if key is not None else None
             if key is not None and sha is not None:

@@ -8,6 +8,7 @@ blend files are saved to a temporary directory and those copies transferred.
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import os
 import stat
@@ -332,11 +333,17 @@ class Packer:
         if any(str(i.dest).lower() == INFO_FILE for i in items):
             log.warning("a packed file is called %s; not writing bat's own", INFO_FILE)
             return None
+        local = self.target.local_dir if self.target is not None else None
+        if local is not None and os.path.realpath(os.path.join(local, plan.output)) == os.path.realpath(self.blendfile):
+            log.info("the target is the project itself: no %s", INFO_FILE)  # nothing moved; nothing to say
+            return None
+        content = ("This is a Blender Asset Tracer pack.\n"
+                   "Start by opening the following blend file:\n"
+                   f"    {plan.output.as_posix()}\n").encode()
         path = tmpdir / INFO_FILE
-        path.write_text("This is a Blender Asset Tracer pack.\n"
-                        "Start by opening the following blend file:\n"
-                        f"    {plan.output.as_posix()}\n", encoding="utf-8")
-        return TransferItem(path, PurePosixPath(INFO_FILE), path.stat().st_size, path, temporary=True)
+        path.write_bytes(content)
+        return TransferItem(path, PurePosixPath(INFO_FILE), len(content), path, temporary=True,
+                            sha256=hashlib.sha256(content).hexdigest())
 
     def _outcome_result(self, plan: PackPlan, by_item: list[PlannedFile], outcome: TransferOutcome) -> PackResult:
         actions = {id(entry): outcome.actions[n] for n, entry in enumerate(by_item)}
@@ -348,7 +355,7 @@ class Packer:
             action = outcome.actions[n]
             result.files.append(PackedFile(Path(item.dest), self.target.display(item.dest), str(item.dest),
                                            COPIED if action == REWRITTEN else action, item.size,
-                                           "written by bat: which blend file to open"))
+                                           "written by bat: which blend file to open", own=True))
         result.target_info = self.target.transfer.report()
         result.checksums = {"hashed_files": outcome.hashed_files, "hashed_bytes": outcome.hashed_bytes,
                             "cached": outcome.cached_checksums} if self.target.transfer.needs_checksums else {}

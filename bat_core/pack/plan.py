@@ -27,6 +27,7 @@ from pathlib import Path, PurePath, PurePosixPath
 from ..blendfile.dna import FieldPath
 from ..realpaths import RealPaths
 from ..trace import BlockUsage
+from ..trace.files import UNREADABLE
 from . import fields
 from .errors import PackError
 from .layout import LayoutProblem
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 #: Errors of ``stat`` that mean the file cannot be packed by anyone, rather than by this user.
 _DENIED = {errno.EACCES, errno.EPERM}
+_PERMISSION_DENIED = f"{UNREADABLE} (permission denied)"
 
 
 class Action(enum.Enum):
@@ -192,6 +194,16 @@ class _Planner:
         self._stats[path] = st
         return None
 
+    def _refuse_denied(self, usage: BlockUsage) -> None:
+        """A file that is there but that this user may not read stops the plan: leaving it
+        out (a frame of a sequence, say) would make a pack that renders wrong."""
+        denied = [path for path, why in usage.skipped if why == _PERMISSION_DENIED]
+        if usage.problem == _PERMISSION_DENIED and os.path.lexists(usage.abspath):
+            denied.insert(0, usage.abspath)
+        for path in denied:
+            if self._glob(path) is None and not (self.relative_only and usage.asset_path.is_absolute):
+                raise PackError(f"cannot read {path}: {os.strerror(errno.EACCES)}")
+
     def _glob(self, path: Path) -> str | None:
         pure = PurePath(path)
         return next((g for g in self.exclude if pure.match(g)), None)
@@ -204,6 +216,7 @@ class _Planner:
             for f in usage.files or [usage.abspath]:
                 self._exclude(f, "absolute path (--relative-only)")
             return None
+        self._refuse_denied(usage)
         if usage.problem:
             self.missing.setdefault(usage.abspath, MissingFile(usage.abspath)).usages.append(usage)
             return None

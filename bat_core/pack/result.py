@@ -23,12 +23,17 @@ class PackedFile:
     action: str
     size: int
     reason: str = ""
+    #: A file bat wrote into the pack itself (``pack-info.txt``): not a dependency, and
+    #: ``source`` names no file on disk (only its name in the pack).
+    own: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": str(self.source), "destination": self.destination,
                                "relpath": self.relpath, "action": self.action, "size": self.size}
         if self.reason:
             out["reason"] = self.reason
+        if self.own:
+            out["own"] = True
         return out
 
 

@@ -579,7 +579,8 @@ class DirectoryTransfer(Transfer):
                 for rel in list(manifest.files):
                     if self._gone(root, rel):
                         del manifest.files[rel]
-                manifest.write(self._state_dir())
+                if manifest.files != self._manifest.files:  # a re-pack that changed nothing writes nothing
+                    manifest.write(self._state_dir())
                 self._manifest = manifest
                 self._written = {}
             self._journal.close(self._state, remove=True)

@@ -600,6 +600,17 @@ def brush_texture(root: Path) -> None:
     save_fixture(blend, root, compress=True, notes="The image is only used through brush.texture (a texture slot).")
 
 
+def pack_info(root: Path) -> None:
+    """A project whose own notes file is called ``pack-info.txt``, the name of the note
+    bat (like BAT 1.x) writes at the top of a pack: the project's file must win."""
+    write_text(root / "pack-info.txt", "Notes of the project: render at 24 fps.\n")
+    blend = root / "notes.blend"
+    start(blend)
+    txt = bpy.data.texts.load(str(root / "pack-info.txt"))
+    txt.filepath = "//pack-info.txt"
+    save_fixture(blend, root, notes="An external text whose name is pack-info.txt.")
+
+
 SCENARIOS: dict[str, Callable[[Path], None]] = {
     "basic": basic,
     "images": images,
@@ -608,4 +619,5 @@ SCENARIOS: dict[str, Callable[[Path], None]] = {
     "fonts_texts": fonts_texts,
     "nodes": nodes,
     "brush_texture": brush_texture,
+    "pack_info": pack_info,
 }
