@@ -239,16 +239,19 @@ def create_checkout(store: FileStore, root: Path, location: str, specs: list[tup
         assert build is not None
         # Links are relative to their own directory; the build directory sits
         # beside the final one, so the same text is right before and after the rename.
+        # Strings, not Paths, in this loop: a checkout is hundreds of links. The
+        # paths are validated (no '.', '..' or empty part), so a link k directories
+        # deep reaches the store through k '..' and the path from the checkout's top.
+        to_store = os.path.relpath(store.stored, parent / parts[-1])
+        top = str(build)
         made_dirs: set[str] = set()
         for path, pair in specs:
-            link = build / path
-            sub = link.parent
-            rel_dir = sub.relative_to(build).as_posix()
-            if rel_dir != "." and rel_dir not in made_dirs:
-                sub.mkdir(parents=True, exist_ok=True)
+            rel_dir, _, _ = path.rpartition("/")
+            if rel_dir and rel_dir not in made_dirs:
+                os.makedirs(f"{top}/{rel_dir}", exist_ok=True)
                 made_dirs.add(rel_dir)
-            target = os.path.relpath(store.blob_path(pair), parent / parts[-1] / Path(path).parent)
-            os.symlink(target, link)
+            up = "../" * path.count("/")
+            os.symlink(f"{up}{to_store}/{store.blob_name(pair)}", f"{top}/{path}")
         # A GC may have moved a blob away between the touch and the link: check again.
         missing = _touch_all(store, first_path, retry_s)
         if missing:

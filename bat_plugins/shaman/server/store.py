@@ -107,6 +107,7 @@ class FileStore:
         # Canonical from the start: GC compares resolved link targets with these paths.
         self.root = Path(os.path.realpath(root))
         self.stored = self.root / "stored"
+        self._stored_str = str(self.stored)
         self.uploading = self.root / "uploading"
         # Where locks do not work, a temporary file untouched for this long is stale.
         self.stale_age_s = stale_age_s
@@ -128,6 +129,11 @@ class FileStore:
 
     def blob_path(self, pair: Pair) -> Path:
         return self.stored / pair.sha[:2] / pair.sha[2:] / f"{pair.size}.blob"
+
+    def blob_name(self, pair: Pair) -> str:
+        """:meth:`blob_path` relative to the ``stored`` directory, as a string (checkouts make
+        hundreds of links per request: no Path objects in that loop)."""
+        return f"{pair.sha[:2]}/{pair.sha[2:]}/{pair.size}.blob"
 
     def upload_dir(self, pair: Pair) -> Path:
         return self.uploading / pair.sha[:2] / pair.sha[2:]
@@ -161,7 +167,7 @@ class FileStore:
     def touch(self, pair: Pair) -> bool:
         """Set the blob's mtime to now (keeps it from GC); False when it is not stored."""
         try:
-            os.utime(self.blob_path(pair))
+            os.utime(f"{self._stored_str}/{self.blob_name(pair)}")
         except FileNotFoundError:
             return False
         except OSError:
