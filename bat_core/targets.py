@@ -221,6 +221,9 @@ class Transfer(ABC):
 def join_root(root: str | PurePath, dest: PurePosixPath) -> str:
     """``root`` and a target-relative path as one string; ``root`` may be a URL."""
     if isinstance(root, PurePath):
+        text = str(root)
+        if isinstance(root, PurePosixPath) and text not in ("/", "//") and dest.parts and not dest.is_absolute():
+            return f"{text}/{dest}"  # shown for every packed file: no Path parsed each time
         return str(root / dest)
     return f"{root.rstrip('/')}/{dest.as_posix()}"
 

@@ -18,7 +18,7 @@ import pytest
 from bat_core.bpathlib import BlendPath
 from bat_core.pack import pack
 from bat_core.pack.errors import PackError
-from bat_core.pack.placement import place_pure, stored_relative
+from bat_core.pack.placement import place, place_pure, stored_relative
 from bat_core.trace import problems, trace
 
 from .blender_probe import blender_report, needs_bpy
@@ -82,6 +82,25 @@ PLACES: list[tuple[PurePath, PurePath, str]] = [
 @pytest.mark.parametrize(("path", "project", "expected"), PLACES, ids=[str(p[0]) for p in PLACES])
 def test_placement_on_both_flavours(path: PurePath, project: PurePath, expected: str) -> None:
     assert str(place_pure(path, project)) == expected
+
+
+@pytest.mark.skipif(os.sep != "/", reason="the string fast path serves POSIX hosts")
+def test_native_placement_agrees_with_the_pathlib_rules() -> None:
+    """``place`` works on strings on POSIX; it must answer exactly as ``place_pure`` does."""
+    paths = ["/proj/tex/a.png", "/proj/./tex//a.png", "/proj/../proj/a.png", "/proj", "/proj/", "/projx/a.png",
+             "/srv/lib/a.png", "//srv/x.png", "///srv/x.png", "/proj/a/../b.png", "/", "//", "/a b/ü.png"]
+    projects = ["/proj", "/proj/", "/", "//proj"]  # as the packer gives it: absolute, normalised
+    for project in projects:
+        for path in [*paths, *(f"//proj/{p}" for p in ("a.png", "x/y.png"))]:
+            try:
+                expected: object = str(place_pure(PurePosixPath(path), PurePosixPath(project)))
+            except PackError as exc:
+                expected = type(exc)
+            try:
+                got: object = str(place(Path(path), Path(project)))
+            except PackError as exc:
+                got = type(exc)
+            assert got == expected, (path, project)
 
 
 def test_placement_is_collision_free_across_roots() -> None:

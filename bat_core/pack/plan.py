@@ -205,6 +205,8 @@ class _Planner:
                 raise PackError(f"cannot read {path}: {os.strerror(errno.EACCES)}")
 
     def _glob(self, path: Path) -> str | None:
+        if not self.exclude:
+            return None
         pure = PurePath(path)
         return next((g for g in self.exclude if pure.match(g)), None)
 
