@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from bat_core.cli import BUILTIN_COMMANDS
+from bat_core.cli import BUILTIN_COMMANDS, OWN_PLUGIN_COMMANDS
 
 HEAVY = ["bat_core.pack", "bat_core.trace", "bat_core.blendfile", "rich", "boto3", "aiohttp", "requests",
          "zstandard", "sqlite3"]
@@ -32,8 +32,9 @@ def modules_after(*args: str) -> set[str]:
 def test_start_up_leaves_the_engine_unimported(args: tuple[str, ...]) -> None:
     loaded = modules_after(*args)
     assert not [m for m in HEAVY if m in loaded]
-    if args == ("version",):
-        assert "pluggy" not in loaded and "bat_core.plugins" not in loaded  # no plugin is loaded
+    # No plugin is loaded: bat --help knows the commands of bat's own plugins (OWN_PLUGIN_COMMANDS)
+    # when no other plugin is installed (test_plugins_installed: one that is gets loaded).
+    assert "pluggy" not in loaded and "bat_core.plugins" not in loaded
 
 
 def test_help_lists_builtin_and_plugin_commands(run_bat) -> None:  # type: ignore[no-untyped-def]
@@ -43,9 +44,9 @@ def test_help_lists_builtin_and_plugin_commands(run_bat) -> None:  # type: ignor
         assert f"\n  {name} " in res.stdout
 
 
-@pytest.mark.parametrize("name", sorted(BUILTIN_COMMANDS))
+@pytest.mark.parametrize("name", sorted([*BUILTIN_COMMANDS, *OWN_PLUGIN_COMMANDS]))
 def test_help_lines_match_the_commands(name: str) -> None:
-    spec = BUILTIN_COMMANDS[name]
+    spec = {**BUILTIN_COMMANDS, **OWN_PLUGIN_COMMANDS}[name]
     command = getattr(importlib.import_module(spec.module), spec.attr)
     assert command.name == name
     assert command.get_short_help_str(1000) == spec.summary

@@ -178,5 +178,8 @@ def test_trace_plugins_prints_hook_calls(plugin_site: Path) -> None:
     assert "register_commands" not in text  # a built-in command: plugin commands are not loaded
     helped = bat(plugin_site, "--help", env={"BAT_TRACE_PLUGINS": "1"})
     assert "bat: plugin-trace: register_commands(cli=" in helped.stderr
+    # A third-party plugin is installed: bat --help loads the plugins and lists its command.
+    plain = bat(plugin_site, "--help")
+    assert "\n  hello " in plain.stdout and "\n  shaman " in plain.stdout, plain.stdout
     quiet = bat(plugin_site, "list", str(BLENDFILES / "v50" / "basic" / "basic.blend"))
     assert "plugin-trace" not in quiet.stderr

@@ -105,6 +105,14 @@ BUILTIN_COMMANDS = {
 }
 
 
+#: Commands that bat's own plugins add (``bat_plugins``), listed by ``bat --help`` without loading
+#: any plugin when no third-party one is installed; running one loads the plugins as usual.
+OWN_PLUGIN_COMMANDS = {
+    "shaman": Builtin("bat_plugins.shaman.commands", "shaman",
+                      "Run a Shaman server (Flamenco 2 and 3 APIs) and maintain its store."),
+}
+
+
 class BatGroup(click.Group):
     """The ``bat`` group: a built-in command's module is imported when that command runs.
 
@@ -113,8 +121,14 @@ class BatGroup(click.Group):
     without importing them.
     """
 
+    #: Set when ``bat --help`` lists bat's own plugin commands from OWN_PLUGIN_COMMANDS.
+    own_plugins_unloaded = False
+
+    def _summaries(self) -> dict[str, Builtin]:
+        return {**BUILTIN_COMMANDS, **(OWN_PLUGIN_COMMANDS if self.own_plugins_unloaded else {})}
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(BUILTIN_COMMANDS) | set(self.commands))
+        return sorted(set(self._summaries()) | set(self.commands))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = self.commands.get(cmd_name)
@@ -129,7 +143,7 @@ class BatGroup(click.Group):
         rows = []
         width = formatter.width - 6 - max((len(n) for n in self.list_commands(ctx)), default=0)
         for name in self.list_commands(ctx):
-            command = self.commands.get(name) or click.Command(name, help=BUILTIN_COMMANDS[name].summary)
+            command = self.commands.get(name) or click.Command(name, help=self._summaries()[name].summary)
             if not command.hidden:
                 rows.append((name, command.get_short_help_str(width)))
         if rows:
@@ -173,6 +187,18 @@ def load_plugin_commands() -> None:
     from .. import plugins
 
     plugins.register_commands(cli)
+
+
+def _only_own_plugins() -> bool:
+    """No plugin but bat's own is installed, and none was registered in this process: the
+    commands plugins add are known without loading them (``bat --help`` stays quick)."""
+    if "bat_core.plugins" in sys.modules:
+        return False  # plugins loaded (or registered programmatically) in this process
+    if os.environ.get("BAT_DISABLE_PLUGINS") or os.environ.get("BAT_TRACE_PLUGINS"):
+        return False  # a plugin left out, or every hook call to be shown: load them as asked
+    from ..entry_points import entry_points, normalise
+
+    return all(normalise(ep.distribution) == "bat" for ep in entry_points("bat"))
 
 
 def _global_flags(args: list[str]) -> set[str]:
@@ -269,7 +295,10 @@ def main(argv: list[str] | None = None) -> Any:
     st.argv = args
     _early_logging(args)
     try:
-        if _command_name(args) not in BUILTIN_COMMANDS:
+        name = _command_name(args)
+        lazy = name is None and _only_own_plugins()
+        cli.own_plugins_unloaded = lazy  # type: ignore[attr-defined]
+        if not lazy and name not in BUILTIN_COMMANDS:
             load_plugin_commands()  # a plugin's command, or the help that lists them all
         return cli.main(args=args, prog_name="bat", standalone_mode=False, obj=st)
     except click.exceptions.Abort:
