@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         name = _command_name(args)
         lazy = name is None and _only_own_plugins()
-        cli.own_plugins_unloaded = lazy  # type: ignore[attr-defined]
+        cli.own_plugins_unloaded = lazy
         if not lazy and name not in BUILTIN_COMMANDS:
             load_plugin_commands()  # a plugin's command, or the help that lists them all
         return cli.main(args=args, prog_name="bat", standalone_mode=False, obj=st)
