@@ -15,20 +15,13 @@ import click
 
 from ..pack import ConsoleMode, Packer, PackError, PackResult, console_output
 from ..pack.result import EXCLUDED
+from ..units import human_bytes
 from .activity import ActivityLog
 from .common import EXIT_INTERRUPTED, EXIT_MISSING, check_blendfile, state
 
 EXIT_ABORTED = EXIT_INTERRUPTED
 
 log = logging.getLogger("bat_core.cli")
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 class Terminated(Exception):
@@ -102,10 +95,10 @@ def _summary(result: PackResult) -> str:
     if result.noop:
         head = f"would pack {s['files']} files into {result.target}"
     elif result.aborted or result.error:
-        head = f"pack stopped after {s['files']} files ({_human(s['bytes'])}); " \
+        head = f"pack stopped after {s['files']} files ({human_bytes(s['bytes'])}); " \
                f"{s['not_transferred']} not transferred"
     else:
-        head = f"packed {result.output}: {s['files']} files ({_human(s['bytes'])}) in {s['seconds']:.1f} s"
+        head = f"packed {result.output}: {s['files']} files ({human_bytes(s['bytes'])}) in {s['seconds']:.1f} s"
     parts = [f"{s[k]} {k}" for k in ("copied", "rewritten", "skipped", "excluded", "missing") if s[k]]
     return head + (" - " + ", ".join(parts) if parts else "")
 

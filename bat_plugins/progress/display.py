@@ -21,14 +21,7 @@ from rich.progress import (
 
 from bat_core.pack import ConsoleMode, console_mode
 from bat_core.progress import PackCallback
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
+from bat_core.units import human_bytes
 
 
 class BarDisplay(PackCallback):

@@ -25,6 +25,7 @@ from typing import Any
 import click
 
 from bat_core.targets import PackError, TransferItem
+from bat_core.units import human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -174,15 +175,8 @@ def push(directory: Path, url: str, checkout: str | None, no_hash_cache: bool, a
         sys.exit(130)
     if not quiet:
         click.echo(f"pushed {directory}: {len(items)} files, {len(sent)} uploaded "
-                   f"({_human(report['uploaded_bytes'])}), {report['already_there']} already on the server",
+                   f"({human_bytes(report['uploaded_bytes'])}), {report['already_there']} already on the server",
                    err=True)
         for key, value in info.items():
             click.echo(f"{key.replace('_', ' ')}: {value}", err=True)
 
-
-def _human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
