@@ -179,4 +179,3 @@ def push(directory: Path, url: str, checkout: str | None, no_hash_cache: bool, a
                    err=True)
         for key, value in info.items():
             click.echo(f"{key.replace('_', ' ')}: {value}", err=True)
-
