@@ -17,14 +17,13 @@ import hashlib
 import logging
 import os
 import sqlite3
-import stat
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PackError
 from ..targets import CHUNK_SIZE, TransferIO
+from .sources import open_source
 
 log = logging.getLogger(__name__)
 
@@ -161,23 +160,9 @@ class ChecksumCache:
             db.close()
 
 
-def open_regular(path: Path) -> tuple[int, os.stat_result]:
-    """Open a file for reading only if it is a regular file: never blocks on a FIFO or device."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise PackError(f"{path}: not a regular file; refusing to read it")
-        os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, st
-
-
 def sha256_of(path: Path, io: TransferIO) -> tuple[str, os.stat_result]:
     """The SHA-256 of a file's content and the ``fstat`` of what was read."""
-    fd, st = open_regular(path)
+    fd, st = open_source(path)  # a regular file, never a FIFO or a kernel file
     digest = hashlib.sha256()
     try:
         with open(fd, "rb", buffering=0, closefd=False) as fh:
