@@ -356,6 +356,26 @@ def test_sigterm_mid_upload_stops_cleanly(api: str, rig: Rig, source_untouched: 
     rerun_completes(rig, api, "terminated")
 
 
+@pytest.mark.parametrize("api", ["v2", "v3"])
+def test_sigterm_mid_push_stops_cleanly(api: str, rig: Rig, source_untouched: None) -> None:
+    """``bat shaman push`` stops on SIGTERM as on Ctrl-C: exit status 143, one line, no half-stored file."""
+    rig.proxy.hold_after(BIG)
+    push = start_bat(["shaman", "push", "--progress", "none", str(rig.project), rig.url(api, "pushed")],
+                     rig.base / "run", rig.env)
+    rig.proxy.wait_held()
+    push.signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    rig.proxy.release()
+    done = push.wait(30)
+    assert done.code == 143, done.stderr
+    assert time.monotonic() - signalled < 5
+    assert "Traceback" not in done.stderr
+    assert "bat: terminated (SIGTERM); the files uploaded so far stay on the server" in done.stderr.splitlines()
+    assert_store_clean(rig)
+    assert state_of(rig, big_pair(rig)) == "unknown"
+    assert not [p for p in rig.checkouts.rglob("*") if "pushed" in p.name]
+
+
 # --- the store's side of a dead upload ------------------------------------------------------------
 
 

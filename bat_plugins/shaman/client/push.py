@@ -85,21 +85,40 @@ def list_files(root: Path) -> list[TransferItem]:
     return items
 
 
+class _Stop:
+    """SIGINT, SIGTERM and SIGHUP end a push as Ctrl-C does (partial uploads are dropped by the
+    server); the exit status says which (128 + the signal). A second signal stops at once."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+        self.received: int | None = None
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+        self.event.set()
+
+    @property
+    def reason(self) -> str:
+        if self.received in (None, signal.SIGINT):
+            return "interrupted (Ctrl-C)"
+        return f"terminated ({signal.Signals(self.received).name})"
+
+
 @contextlib.contextmanager
-def _ctrl_c_sets(event: threading.Event) -> Iterator[None]:
+def _signals_set(event: threading.Event) -> Iterator[_Stop]:
+    stop = _Stop(event)
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stop
         return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        event.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
+    wanted = [signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
+    previous = {sig: signal.signal(sig, stop.handler) for sig in wanted}
     try:
-        yield
+        yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @click.command("push")
@@ -146,7 +165,7 @@ def push(directory: Path, url: str, checkout: str | None, no_hash_cache: bool, a
         mode = ConsoleMode.LOG
     callback = CallbackGroup(get_registry().callbacks)
     abort = threading.Event()
-    with _ctrl_c_sets(abort), console_output(mode):
+    with _signals_set(abort) as stop, console_output(mode):
         try:
             outcome = transfer_files(target, items, callback=callback, abort=abort,
                                      checksum_cache=not no_hash_cache)
@@ -154,7 +173,7 @@ def push(directory: Path, url: str, checkout: str | None, no_hash_cache: bool, a
             callback.pack_aborted(str(exc))
             raise
         if outcome.aborted:
-            callback.pack_aborted("interrupted (Ctrl-C)")
+            callback.pack_aborted(stop.reason)
         else:
             callback.pack_done(target.display(PurePosixPath(".")), [])
     info = target.transfer.report()
@@ -171,8 +190,8 @@ def push(directory: Path, url: str, checkout: str | None, no_hash_cache: bool, a
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     if outcome.aborted:
-        click.echo("bat: interrupted; the files uploaded so far stay on the server", err=True)
-        sys.exit(130)
+        click.echo(f"bat: {stop.reason}; the files uploaded so far stay on the server", err=True)
+        sys.exit(128 + (stop.received or signal.SIGINT))
     if not quiet:
         click.echo(f"pushed {directory}: {len(items)} files, {len(sent)} uploaded "
                    f"({human_bytes(report['uploaded_bytes'])}), {report['already_there']} already on the server",
