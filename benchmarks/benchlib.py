@@ -21,13 +21,26 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _SEEKABLE_MAGIC = 0x8F92EAB1
 
 #: make_scene.py's scale options and their defaults (run.py rebuilds a scene made otherwise).
-SCENE_DEFAULTS = {"objects": 3000, "materials": 2000, "images": 300, "libraries": 12}
+SCENE_DEFAULTS = {"objects": 3000, "materials": 2000, "images": 300, "libraries": 24}
+#: The kind of scene make_scene.py builds; bumped when its content changes (run.py then rebuilds).
+SCENE_FORMAT = 2
+#: The scale of the scaling benchmark's scene against the default one (``work/<version>-x4/``).
+SCALE_FACTOR = 4
+
+
+def scaled_scene_dir(scene: Path, factor: int = SCALE_FACTOR) -> Path:
+    """Where the ``factor`` x scene of ``work/<version>/`` lives: ``work/<version>-x<factor>/``."""
+    return scene.with_name(f"{scene.name}-x{factor}")
+
+
+def is_scaled_scene(scene: Path) -> bool:
+    return "-x" in scene.name
 
 
 def default_files() -> list[Path]:
-    """``shot.blend`` and ``shot-zstd.blend`` of every scene built under ``work/``."""
+    """``shot.blend`` and ``shot-zstd.blend`` of every default-size scene built under ``work/``."""
     files: list[Path] = []
-    for scene in sorted(p.parent for p in WORK.glob("*/scene.json")):
+    for scene in sorted(p.parent for p in WORK.glob("*/scene.json") if not is_scaled_scene(p.parent)):
         files += [f for f in (scene / "shot.blend", scene / "shot-zstd.blend") if f.is_file()]
     return files
 
@@ -109,6 +122,36 @@ def _seek_table_total(data: bytes) -> int | None:
     entry = 12 if descriptor & 0x80 else 8
     start = len(data) - 9 - nframes * entry
     return sum(struct.unpack_from("<I", data, start + i * entry + 4)[0] for i in range(nframes))
+
+
+def count_blocks(path: Path) -> dict[str, int]:
+    """Blocks in an uncompressed blend file (ENDB not counted), and how many are IDs.
+
+    A plain walk over the block headers, for make_scene.py's record (its Python
+    need not have bat): the 12-byte header of Blender <= 4.x (24-byte block
+    headers with 8-byte pointers) or the 17-byte one of 5.0 (32-byte headers).
+    """
+    data = path.read_bytes()
+    if data.startswith(ZSTD_MAGIC):
+        raise ValueError(f"{path}: compressed; count the blocks of the uncompressed file")
+    if data[7:8] == b"-" and data[8:9] == b"v":
+        pos, layout, len_at = 12, struct.Struct("<4sIQii"), 1
+    elif data[7:9] == b"17" and data[12:13] == b"v":
+        pos, layout, len_at = 17, struct.Struct("<4siQQq"), 3
+    else:
+        raise ValueError(f"{path}: unsupported blend file header {data[:17]!r}")
+    unpack, size = layout.unpack_from, layout.size
+    blocks = ids = 0
+    while pos + size <= len(data):
+        head = unpack(data, pos)
+        code = head[0]
+        if code == b"ENDB":
+            break
+        blocks += 1
+        if code[2:] == b"\0\0":
+            ids += 1
+        pos += size + head[len_at]
+    return {"blocks": blocks, "id_blocks": ids}
 
 
 def fmt_s(seconds: float) -> str:
