@@ -170,13 +170,13 @@ def main() -> int:
     parser.add_argument("--log", type=Path, help="also write progress and failures to this file")
     parser.add_argument("--stats", type=Path, help="write the final figures (JSON) to this file")
     parser.add_argument("--every", type=int, default=1000, help="report progress every N inputs")
-    parser.add_argument("--tmp", type=Path, help="where to work (default: /dev/shm when there is one)")
+    parser.add_argument("--tmp", type=Path, help="where to work (default: the system's temporary directory)")
     parser.add_argument("--replay", type=Path, nargs="+", help="run stored inputs (files or directories) once")
     args = parser.parse_args()
 
-    # In memory when it can be (/dev/shm): every pack writes and fsyncs its files.
-    tmp = args.tmp or (Path("/dev/shm") if Path("/dev/shm").is_dir() else None)
-    root = Path(tempfile.mkdtemp(prefix="batfuzz-", dir=tmp))
+    # Not /dev/shm: bat refuses blend files under /dev (another process's shared memory could
+    # be read through a path), so every input would end before the trace.
+    root = Path(tempfile.mkdtemp(prefix="batfuzz-", dir=args.tmp))
     tempfile.tempdir = str(root)  # the packer's own temporary files too
     work = harness.make_workdir(root)
     if args.replay:
@@ -190,7 +190,15 @@ def main() -> int:
         else:
             engine = "atheris"
     stats = Stats(args.log, args.every, args.stats)
-    stats.say(f"fuzzing with {engine}, seed {args.seed}, {args.runs} inputs, work directory {root}")
+    seeds = sorted(harness.SEEDS.glob("*.blend"))
+    whole = [harness.run_input(seed.read_bytes(), work) for seed in seeds]
+    if not any(o.status == "ok" for o in whole):
+        # Inputs that all stop at the same error test nothing: say so rather than count them.
+        print(f"fuzz_blend: no unchanged seed goes through every stage here ({whole[0].stage}: "
+              f"{whole[0].message}); fix that first", file=sys.stderr)
+        return 2
+    stats.say(f"fuzzing with {engine}, seed {args.seed}, {args.runs} inputs, work directory {root}; "
+              f"{sum(o.status == 'ok' for o in whole)} of {len(seeds)} unchanged seeds go through every stage")
     try:
         if engine == "atheris":
             run_atheris(args, work, stats)
