@@ -19,6 +19,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+#: The distribution whose plugins are bat's own (always loaded, never guarded at run time).
+BUILTIN_DISTRIBUTION = "bat"
+#: Comma-separated plugin names not to load from entry points (e.g. for debugging).
+DISABLE_ENV = "BAT_DISABLE_PLUGINS"
+
 
 def normalise(name: str) -> str:
     """A distribution or plugin name as PEP 503 compares them (``Bat_GCS`` is ``bat-gcs``)."""

@@ -28,7 +28,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs, plugin_trace
-from .entry_points import EntryPoint, entry_points, normalise
+from .entry_points import BUILTIN_DISTRIBUTION, DISABLE_ENV, EntryPoint, entry_points, normalise
 from .plugin_failures import FAILURES, PLUGIN_ERRORS, GuardedCallback, PluginFailure, call_guarded, guard_handler
 from .progress import TraceCallback
 from .targets import TargetScheme
@@ -36,12 +36,8 @@ from .targets import TargetScheme
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "bat"
-#: Comma-separated plugin names not to load from entry points (e.g. for debugging).
-DISABLE_ENV = "BAT_DISABLE_PLUGINS"
 #: Comma-separated allow-list of third-party plugins to load; empty: none.
 LOAD_ENV = "BAT_LOAD_PLUGINS"
-#: The distribution whose plugins are bat's own (always loaded, never guarded at run time).
-BUILTIN_DISTRIBUTION = "bat"
 
 Handler = Callable[..., Any]
 

@@ -194,11 +194,12 @@ def _only_own_plugins() -> bool:
     commands plugins add are known without loading them (``bat --help`` stays quick)."""
     if "bat_core.plugins" in sys.modules:
         return False  # plugins loaded (or registered programmatically) in this process
-    if os.environ.get("BAT_DISABLE_PLUGINS") or os.environ.get("BAT_TRACE_PLUGINS"):
-        return False  # a plugin left out, or every hook call to be shown: load them as asked
-    from ..entry_points import entry_points, normalise
+    from ..entry_points import BUILTIN_DISTRIBUTION, DISABLE_ENV, entry_points, normalise
 
-    return all(normalise(ep.distribution) == "bat" for ep in entry_points("bat"))
+    # BAT_TRACE_PLUGINS: plugin_trace.TRACE_ENV (that module imports pluggy).
+    if os.environ.get(DISABLE_ENV) or os.environ.get("BAT_TRACE_PLUGINS"):
+        return False  # a plugin left out, or every hook call to be shown: load them as asked
+    return all(normalise(ep.distribution) == BUILTIN_DISTRIBUTION for ep in entry_points("bat"))
 
 
 def _global_flags(args: list[str]) -> set[str]:
