@@ -24,6 +24,7 @@ from bat_core.blendfile import BlendFile, Compression, open_blend
 from bat_core.blendfile.compression import _frames
 from bat_core.blendfile.header import parse_header
 from bat_core.pack import OUTSIDE_PROJECT, fields, pack
+from bat_core.trace import trace
 
 from .conftest import BLENDFILES
 
@@ -173,14 +174,22 @@ def test_zstd_frames_recut_pieces_without_losing_bytes(sizes: list[int]) -> None
 
 #: Run by Blender: what the packed file's texts and bakes point at.
 BLENDER_SCRIPT = r"""
-import json, os, sys
+import hashlib, json, os, sys
 import bpy
 out = {}
 for f in json.load(open(sys.argv[1])):
     bpy.ops.wm.open_mainfile(filepath=f, load_ui=False)
     mods = [m for ob in bpy.data.objects for m in ob.modifiers if m.type == "NODES"]
+    images = {}
+    for im in bpy.data.images:
+        path = bpy.path.abspath(im.filepath)
+        im.reload()
+        images[im.name] = {"path": path, "size": list(im.size),
+                           "sha256": hashlib.sha256(open(path, "rb").read()).hexdigest()
+                           if os.path.isfile(path) else None}
     out[f] = {
         "texts": {t.name: bpy.path.abspath(t.filepath) for t in bpy.data.texts},
+        "images": images,
         "bake_dirs": [bpy.path.abspath(m.bake_directory) for m in mods],
         "custom_bake_dirs": [bpy.path.abspath(b.directory) for m in mods for b in m.bakes if b.use_custom_path],
         "text_body": {t.name: t.as_string() for t in bpy.data.texts},
@@ -202,20 +211,44 @@ def _inside(path: str, root: Path) -> bool:
     return Path(path).resolve().is_relative_to(root.resolve())
 
 
+def _tree(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _grow_fixture(version: str) -> tuple[Path, dict]:  # type: ignore[type-arg]
+    blend = GROW / version / "proj" / "shot.blend"
+    return blend, json.loads(blend.with_name("shot.blend.json").read_text())
+
+
+@pytest.mark.parametrize("version", ["v50", "v42"])
+def test_grow_fixture_trace_matches_blender(version: str) -> None:
+    blend, expected = _grow_fixture(version)
+    root = GROW / version
+    found = [f.relative_to(root).as_posix() for u in trace(blend) for f in u.files]
+    assert sorted(found) == sorted(expected["existing_files"] + expected["baked_files"])
+
+
 @needs_bpy
 def test_packed_char_pointer_paths_grow_and_blender_follows_them(tmp_path: Path) -> None:
-    """Texts and bakes outside the project: every rewritten path is longer than its block."""
+    """A text, an image and two bakes outside the project, each with a long path that grows.
+
+    Blender opens every pack and finds each file inside it, with the bytes of the
+    source: the script's text, the image's pixels (loaded), the bakes' files.
+    """
     packs: list[tuple[str, Path, Path]] = []
     sources = {}
     for version in ("v50", "v42"):
-        blend = GROW / version / "proj" / "shot.blend"
+        blend, _ = _grow_fixture(version)
         sources[blend] = sha256(blend)
         with open_blend(blend) as bf:
+            old_text = _text(bf).get_string(b"name")
+            old_block = bf.dereference(_text(bf).get(b"name"))
+            assert old_block is not None
             mod = next(m for ob in bf.blocks_by_code(b"OB") for m in ob.iter_listbase(b"modifiers")
                        if m.dna_type_name == "NodesModifierData")
             old_dir = mod.get_string(b"bake_directory" if mod.has(b"bake_directory")
                                      else b"simulation_bake_directory")
-            assert old_dir == b"//../outside/gn_bake"
+            assert old_dir.startswith(b"//../outside/studio-pipeline/") and old_dir.endswith(b"/gn_bake")
         for compress in (False, True):
             target = tmp_path / f"{version}-{'zstd' if compress else 'same'}"
             result = pack(blend, str(target), compress=compress)
@@ -224,19 +257,27 @@ def test_packed_char_pointer_paths_grow_and_blender_follows_them(tmp_path: Path)
             with open_blend(target / "shot.blend") as packed:
                 text = _text(packed).get_string(b"name")
                 assert text.startswith(b"//" + OUTSIDE_PROJECT.encode() + b"/")
-                assert len(text) > len(b"//../outside/scripts/tool.py")
+                assert len(text) + 1 > old_block.size > len(old_text)  # it had to grow its block
     for blend, digest in sources.items():
         assert sha256(blend) == digest
     report = _blender([p for _, _, p in packs], tmp_path)
     for version, target, packed in packs:
         seen = report[str(packed)]
+        outside = GROW / version / "outside"
         script = seen["texts"]["tool.py"]
         assert _inside(script, target) and Path(script).is_file(), script
-        assert seen["text_body"]["tool.py"] == (GROW / version / "outside" / "scripts" / "tool.py").read_text()
+        studio = next(outside.glob("studio-pipeline/shared-*"))
+        assert seen["text_body"]["tool.py"] == (studio / "scripts" / "tool.py").read_text()
+        image = seen["images"]["rig_mask.png"]
+        assert _inside(image["path"], target), image
+        assert image["sha256"] == sha256(studio / "textures" / "rig_mask.png") and image["size"] == [4, 4]
         assert len(seen["bake_dirs"]) == 1 and len(seen["custom_bake_dirs"]) == 1
-        for directory in seen["bake_dirs"] + seen["custom_bake_dirs"]:
+        caches = next(outside.glob("studio-pipeline/simulation-*"))
+        for directory, source in ((seen["bake_dirs"][0], caches / "gn_bake"),
+                                  (seen["custom_bake_dirs"][0], caches / "gn_bake_custom")):
             assert _inside(directory, target), directory
             assert list(Path(directory).rglob("*.json")), f"no bake meta files under {directory}"
+            assert _tree(Path(directory)) == _tree(source), directory
 
 
 @needs_bpy

@@ -7,25 +7,32 @@ Run with Blender as a Python module (5.0 and 4.2)::
 
 Writes ``tests/data/grow_paths/v<major><minor>/`` (wiped first):
 
-* ``outside/scripts/tool.py``: a script, outside the project.
+* ``outside/<STUDIO>/scripts/tool.py``: a pipeline script, outside the project.
+* ``outside/<STUDIO>/textures/rig_mask.png``: an image, outside the project.
 * ``proj/shot.blend`` (zstd): the project.  Text ``tool.py`` loaded from
-  ``//../outside/scripts/tool.py`` (fake user); object ``Sim`` with a Geometry
-  Nodes modifier whose simulation zone is baked (frames 1-2) under the
-  modifier's bake directory ``//../outside/gn_bake`` and whose Bake node is
-  baked to its own custom directory ``//../outside/gn_bake_custom``.
-  ``proj/shot.blend.json`` holds what Blender reports (``fixturelib``).
+  ``//../outside/<STUDIO>/scripts/tool.py`` (fake user); image ``rig_mask.png``
+  from ``//../outside/<STUDIO>/textures/rig_mask.png`` (fake user); object
+  ``Sim`` with a Geometry Nodes modifier whose simulation zone is baked (frames
+  1-2) under the modifier's bake directory ``//../outside/<CACHES>/gn_bake``
+  and whose Bake node is baked to its own custom directory
+  ``//../outside/<CACHES>/gn_bake_custom``.  ``proj/shot.blend.json`` holds what
+  Blender reports (``fixturelib``).
 
-The three paths live in ``char *`` strings (``Text.filepath``,
+``<STUDIO>`` and ``<CACHES>`` are long directory names, as studio paths are.
+The text and bake paths live in ``char *`` strings (``Text.filepath``,
 ``NodesModifierData.bake_directory``, ``NodesModifierBake.directory``), each in a
-data block sized to the string.  Packed with ``proj/`` as the project, the
-files go under ``_outside_project/<absolute path>/`` and every one of these
-paths gets longer than the block that holds it.
+data block sized to the string; the image's in ``Image.filepath[1024]``.
+Packed with ``proj/`` as the project, the files go under
+``_outside_project/<absolute path>/`` and every one of these paths gets longer:
+each ``char *`` one longer than the block that holds it.
 """
 
 from __future__ import annotations
 
 import shutil
+import struct
 import sys
+import zlib
 from pathlib import Path
 
 import bpy
@@ -35,6 +42,18 @@ from fixturelib import reset, save_fixture
 
 V = bpy.app.version[:2]
 ROOT = Path(__file__).resolve().parent / "grow_paths" / f"v{V[0]}{V[1]}"
+#: Long directory names, as a studio's shared tools and caches have.
+STUDIO = "studio-pipeline/shared-tools-for-every-show-and-sequence"
+CACHES = "studio-pipeline/simulation-caches-of-shot010-lighting"
+
+
+def _png(path: Path) -> None:
+    """A 4x4 red PNG, written without an image library."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\0" + b"\xff\0\0" * 4 for _ in range(4))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def _geometry_tree(name: str) -> bpy.types.NodeTree:
@@ -94,9 +113,12 @@ def _files_under(root: Path, *dirs: str) -> list[str]:
 
 def main() -> int:
     shutil.rmtree(ROOT, ignore_errors=True)
-    script = ROOT / "outside" / "scripts" / "tool.py"
+    script = ROOT / "outside" / STUDIO / "scripts" / "tool.py"
     script.parent.mkdir(parents=True)
     script.write_text("print('a script kept outside the project')\n")
+    mask = ROOT / "outside" / STUDIO / "textures" / "rig_mask.png"
+    mask.parent.mkdir(parents=True)
+    _png(mask)
     blend = ROOT / "proj" / "shot.blend"
     blend.parent.mkdir(parents=True)
 
@@ -106,34 +128,39 @@ def main() -> int:
     bpy.ops.wm.save_as_mainfile(filepath=str(blend), compress=True)  # so that // paths resolve
 
     text = bpy.data.texts.load(str(script))
-    text.filepath = "//../outside/scripts/tool.py"
+    text.filepath = f"//../outside/{STUDIO}/scripts/tool.py"
     text.use_fake_user = True
+    image = bpy.data.images.load(str(mask))
+    image.filepath = f"//../outside/{STUDIO}/textures/rig_mask.png"
+    image.use_fake_user = True
 
     obj = bpy.data.objects.new("Sim", _tiny_mesh())
     scene.collection.objects.link(obj)
     mod = obj.modifiers.new("GeometryNodes", "NODES")
     mod.node_group = _sim_and_bake_tree()
-    mod.bake_directory = "//../outside/gn_bake"
+    mod.bake_directory = f"//../outside/{CACHES}/gn_bake"
     if hasattr(mod, "bake_target"):  # 4.3+: bakes can also be packed into the blend file
         mod.bake_target = "DISK"
     for bake in mod.bakes:
         if bake.node is not None and bake.node.bl_idname == "GeometryNodeBake":
             bake.use_custom_path = True
-            bake.directory = "//../outside/gn_bake_custom"
+            bake.directory = f"//../outside/{CACHES}/gn_bake_custom"
             if hasattr(bake, "bake_target"):
                 bake.bake_target = "DISK"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend), compress=True)
     _bake(obj, mod)
 
-    baked = _files_under(ROOT, "outside/gn_bake", "outside/gn_bake_custom")
-    if not any(p.startswith("outside/gn_bake/") for p in baked) or not any(
-            p.startswith("outside/gn_bake_custom/") for p in baked):
+    baked = _files_under(ROOT, f"outside/{CACHES}/gn_bake", f"outside/{CACHES}/gn_bake_custom")
+    if not any(p.startswith(f"outside/{CACHES}/gn_bake/") for p in baked) or not any(
+            p.startswith(f"outside/{CACHES}/gn_bake_custom/") for p in baked):
         raise SystemExit(f"the bakes wrote nothing useful: {baked}")
     save_fixture(blend, ROOT, compress=True, baked=baked, notes=(
-        "Text 'tool.py' from //../outside/scripts/tool.py (fake user); GN modifier on 'Sim': "
-        "simulation zone baked under //../outside/gn_bake/<bake id>/, Bake node under the custom "
-        "directory //../outside/gn_bake_custom/. All three are char * paths outside the project "
-        "(proj/), so packing them makes each one longer than its string block."))
+        f"Text 'tool.py' from //../outside/{STUDIO}/scripts/tool.py and image 'rig_mask.png' from "
+        f"//../outside/{STUDIO}/textures/rig_mask.png (both fake users); GN modifier on 'Sim': "
+        f"simulation zone baked under //../outside/{CACHES}/gn_bake/<bake id>/, Bake node under the "
+        f"custom directory //../outside/{CACHES}/gn_bake_custom/. The text and bake paths are char * "
+        "strings outside the project (proj/), so packing them makes each one longer than its string "
+        "block; the image path grows inside Image.filepath[1024]."))
     for path in sorted(p for p in ROOT.rglob("*") if p.is_file()):
         print(path.relative_to(ROOT))
     return 0
