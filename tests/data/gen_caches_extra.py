@@ -13,6 +13,7 @@ Writes ``tests/data/caches_extra/`` (wiped first):
 * ``main.blend`` (zstd): links ``Flag`` and ``Émi`` from the library, and has a
   local object ``Local`` with two modifiers: Mesh Cache ``//cache/local.pc2`` and
   Cloth with the named disk cache ``LocalCloth`` (``blendcache_main/LocalCloth_*``).
+  ``main.blend.json`` holds what Blender reports (``fixturelib.save_fixture``).
 
 Library caches resolve against the library (``blendcache_lib`` next to it), as
 Blender's ``ptcache_path`` does for linked objects.
@@ -28,7 +29,7 @@ from pathlib import Path
 import bpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "blendfiles"))
-from fixturelib import reset
+from fixturelib import reset, save_fixture
 
 ROOT = Path(__file__).resolve().parent / "caches_extra"
 FRAMES = (1, 2)
@@ -102,7 +103,17 @@ def make_main(main: Path, lib: Path) -> None:
     _disk_cache(local.modifiers.new("Cloth", "CLOTH").point_cache, "LocalCloth")
     _save(main, compress=True)
     _bake()
-    _save(main, compress=True)
+    root = main.parent
+    baked = sorted(p.relative_to(root).as_posix() for d in ("blendcache_main", "libs/blendcache_lib")
+                   for p in (root / d).rglob("*") if p.is_file())
+    if not any(b.startswith("blendcache_main/") for b in baked) or not any(b.startswith("libs/") for b in baked):
+        raise SystemExit(f"the point caches were not baked: {baked}")
+    # main.blend.json: what Blender reports (blend_paths), as for the shared fixtures.
+    save_fixture(main, root, compress=True, baked=baked, notes=(
+        "Links Flag (cloth disk cache, then a Mesh Cache reading //cache/flag.pc2) and Émi (particle "
+        "disk cache) from libs/lib.blend; their caches are libs/blendcache_lib/ (beside the library). "
+        "Local object: Mesh Cache //cache/local.pc2 and a cloth disk cache named LocalCloth in "
+        "blendcache_main/. Blender does not list disk point caches in blend_paths: they are baked_files."))
 
 
 def main() -> int:
