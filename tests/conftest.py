@@ -23,20 +23,50 @@ class Fixture:
 
     @property
     def id(self) -> str:
-        return self.blend.relative_to(BLENDFILES).as_posix()
+        if self.blend.is_relative_to(BLENDFILES):
+            return self.blend.relative_to(BLENDFILES).as_posix()
+        return self.blend.relative_to(BLENDFILES.parent).as_posix()
 
 
-def all_fixtures() -> list[Fixture]:
+#: The scenarios ``tests/blendfiles/generate.py`` writes for each Blender version.
+SCENARIOS = frozenset({
+    "basic", "brush_texture", "caches_alembic", "caches_usd", "fluid", "fonts_texts", "geonodes", "images",
+    "libraries", "mesh_cache", "multires", "nodes", "ocean", "point_caches", "sound_sequencer", "volumes",
+})
+SCENARIOS_OF = {"v50": SCENARIOS | {"pack_info"}, "v42": SCENARIOS}
+
+
+class FixtureMissing(Exception):
+    """A fixture the tests are generated from is not there: the tests must fail, not vanish."""
+
+
+def all_fixtures(blendfiles: Path = BLENDFILES) -> list[Fixture]:
+    """Every Blender-made fixture with its recorded answer.
+
+    Tests are generated from this list, so a fixture that is missing (a version,
+    a scenario, a blend file or its answer) raises instead of silently taking its
+    tests with it.
+    """
     out = []
     for version in VERSIONS:
-        vdir = BLENDFILES / version
+        vdir = blendfiles / version
         if not vdir.is_dir():
-            continue
+            raise FixtureMissing(f"{vdir}: no fixtures of Blender {version}")
+        lacking = SCENARIOS_OF[version] - {p.name for p in vdir.iterdir() if p.is_dir()}
+        if lacking:
+            raise FixtureMissing(f"{vdir}: scenarios missing: {', '.join(sorted(lacking))}")
         for scenario in sorted(p for p in vdir.iterdir() if p.is_dir()):
-            for js in sorted(scenario.rglob("*.blend.json")):
+            answers = sorted(scenario.rglob("*.blend.json"))
+            if not answers:
+                raise FixtureMissing(f"{scenario}: no blend file with Blender's answer")
+            for blend in sorted(scenario.rglob("*.blend")):
+                if not blend.with_name(blend.name + ".json").is_file():
+                    raise FixtureMissing(f"{blend}: no Blender answer ({blend.name}.json) beside it")
+            for js in answers:
                 blend = js.with_suffix("")
-                if blend.exists():
-                    out.append(Fixture(blend, scenario, json.loads(js.read_text())))
+                if not blend.is_file():
+                    raise FixtureMissing(f"{js}: its blend file {blend.name} is missing")
+                out.append(Fixture(blend, scenario, json.loads(js.read_text())))
     return out
 
 
@@ -44,6 +74,14 @@ def fixture(version: str, relpath: str) -> Fixture:
     blend = BLENDFILES / version / relpath
     scenario = BLENDFILES / version / relpath.split("/", 1)[0]
     return Fixture(blend, scenario, json.loads(blend.with_name(blend.name + ".json").read_text()))
+
+
+def fixture_at(blend: Path, root: Path) -> Fixture:
+    """A fixture outside ``tests/blendfiles`` (``tests/data``), with its recorded answer."""
+    answer = blend.with_name(blend.name + ".json")
+    if not blend.is_file() or not answer.is_file():
+        raise FixtureMissing(f"{blend}: the blend file or Blender's answer beside it is missing")
+    return Fixture(blend, root, json.loads(answer.read_text()))
 
 
 @pytest.fixture(autouse=True)

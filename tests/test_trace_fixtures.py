@@ -9,9 +9,12 @@ import pytest
 
 from bat_core.trace import problems, trace
 
-from .conftest import Fixture, all_fixtures
+from .conftest import Fixture, all_fixtures, fixture_at
 
-FIXTURES = all_fixtures()
+DATA = Path(__file__).parent / "data"
+#: The shared fixtures and those of tests/data that carry Blender's answer.
+FIXTURES = [*all_fixtures(), fixture_at(DATA / "caches_extra" / "main.blend", DATA / "caches_extra"),
+            fixture_at(DATA / "media_extra" / "main.blend", DATA / "media_extra")]
 
 
 def _rel(paths: set[Path], root: Path) -> set[str]:
@@ -68,7 +71,7 @@ def test_cli_missing_exit_status(fx: Fixture, run_bat) -> None:  # type: ignore[
 
 
 def test_cli_json_matches_trace(run_bat) -> None:  # type: ignore[no-untyped-def]
-    fx = next(f for f in FIXTURES if f.blend.name == "shot.blend" and "v50/libraries" in f.id)
+    fx = next(f for f in FIXTURES if f.id == "v50/libraries/shots/shot.blend")
     res = run_bat("list", "--json", str(fx.blend))
     assert res.exit_code == 0, res.stderr
     report = json.loads(res.stdout)
@@ -77,3 +80,31 @@ def test_cli_json_matches_trace(run_bat) -> None:  # type: ignore[no-untyped-def
     # BAT 1.x's shape: blend file -> dependencies; the libraries are keys too.
     assert str(fx.blend.resolve()) in report
     assert any(k.endswith("char.blend") for k in report)
+
+
+@pytest.mark.parametrize("fx", FIXTURES, ids=[f.id for f in FIXTURES])
+def test_each_stored_path_is_reported_once(fx: Fixture) -> None:
+    """A set would hide a path reported twice (a file traced again through a library linking back).
+
+    One usage per stored path: a block's field, and for a strip's images (which
+    share the strip's directory field) each element's file name.
+    """
+    usages = list(trace(fx.blend))
+    keys = [(u.blendfile, u.block.offset, repr(u.field), bytes(u.asset_path)) for u in usages]
+    twice = sorted({repr(u) for u, k in zip(usages, keys, strict=True) if keys.count(k) > 1})
+    assert not twice
+    files = {f.resolve() for u in usages for f in u.files}
+    assert fx.blend.resolve() not in files, "the main file is not its own dependency"
+
+
+def test_cli_json_lists_each_dependency_once(run_bat) -> None:  # type: ignore[no-untyped-def]
+    fx = next(f for f in FIXTURES if f.id == "v50/libraries/libs/cycle_a.blend")
+    res = run_bat("list", "--json", str(fx.blend))
+    assert res.exit_code == 0, res.stderr
+    report = json.loads(res.stdout)
+    for deps in report.values():
+        assert len(deps) == len(set(deps)), deps
+    listed = [p for deps in report.values() for p in deps]
+    assert len(listed) == len(set(listed))
+    assert sorted(_rel({Path(p) for p in listed}, fx.root.resolve())) == sorted(
+        set(fx.expected["existing_files"]) | set(fx.expected["baked_files"]))
