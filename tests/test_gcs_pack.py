@@ -22,8 +22,9 @@ import pytest
 
 from .conftest import fixture
 from .gcs_emulator import BIN, Emulator, emulator, free_port, gcs_site
+from .packcheck import assert_same_files
 from .packinfo import INFO
-from .test_pack_blender import DEMO, NO_BPY, _exists, _inside, run_blender
+from .test_pack_blender import DEMO, NO_BPY, run_blender
 
 #: Session fixtures from gcs_emulator, used here by name.
 FIXTURES = (emulator, gcs_site)
@@ -117,18 +118,8 @@ def test_blender_finds_everything_inside_the_download(packs: dict[str, Any], whi
     if isinstance(reports, str):
         pytest.skip(reports)
     source, packed = packs["blends"][which]
-    before, after = reports[str(source)], reports[str(packed)]
-    assert isinstance(after, list), after
-    assert len(after) == len(before) > 0
-    root = packs["base"] / which
-    was_missing = {Path(p).name for p in before if not _exists(p)}
-    for path in after:
-        if path == "":
-            continue
-        if not _exists(path):
-            assert Path(path).name in was_missing, f"{path} is missing in the pack but not in the source"
-            continue
-        assert _inside(path, root), f"{path} is outside the downloaded pack {root}"
+    assert len(reports[str(source)]) > 0
+    assert_same_files(reports, source, packed, packs["base"] / which)
 
 
 def test_repack_uploads_nothing(packs: dict[str, Any], emulator: Emulator) -> None:

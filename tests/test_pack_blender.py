@@ -1,9 +1,17 @@
 """Proof by Blender: every fixture is packed, then Blender opens the packed file.
 
-Every path Blender reports for the packed file (libraries included) must
-exist inside the pack, except paths that were already missing in the source
-and, with ``-r``, absolute paths, which must stay exactly as they were.  The
-packs are made once per module; one Blender process checks all of them.
+Each path Blender reports for the packed file (libraries included) must name
+the same content as the path it reports in the same place for the source
+(``tests/packcheck.py``), inside the pack; a path missing in the source stays
+missing.  With ``-r``, absolute paths stay exactly as they were.
+
+Besides the fixtures as Blender wrote them, two kinds of copies are packed:
+``@absolute`` stores every existing dependency by absolute path (bat's writer,
+checked by Blender first), and ``@outside`` also moves each of the main file's
+dependencies to a directory beside the project, so that packing must rewrite
+every kind of path field with a longer path (``//_outside_project/...``),
+``char *`` strings included.  The packs are made once per module; one Blender
+process checks all of them.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +36,8 @@ from bat_core.cli import main as bat_main
 from bat_core.pack import OUTSIDE_PROJECT, PackResult, pack
 from bat_core.trace import BlendFileCache, trace
 
-from .conftest import BLENDFILES, Fixture, all_fixtures
+from .conftest import BLENDFILES, Fixture, all_fixtures, fixture_at
+from .packcheck import assert_same_files, content, inside
 
 NO_BPY = ("bpy (Blender as a Python module) is not importable in this Python; "
           "the pack tests open packed files with it (pip install bpy==5.0.1, Python 3.11 only)")
@@ -69,8 +79,15 @@ class Case:
     scenario: Path | None = None
     #: Pack a copy of the scenario in which every stored path was made absolute.
     absolutize: bool = False
+    #: ... and the main file's dependencies moved out of the project (``@outside``).
+    relocate: bool = False
     # Filled in when packed:
-    absolutized: int = 0
+    #: The kinds of the paths that were made absolute, one entry per path.
+    absolutized: list[str] = field(default_factory=list)
+    #: The blend file the case was copied from (absolutized cases).
+    original: Path = Path()
+    #: Where the moved dependencies are (``@outside``).
+    elsewhere: Path | None = None
     root: Path = Path()
     packed_blend: Path = Path()
     result: PackResult | None = None
@@ -80,25 +97,43 @@ def _expected(fx: Fixture) -> list[str]:
     return [*fx.expected["existing_files"], *fx.expected["baked_files"]]
 
 
+#: Fixtures that store no path to an existing file: nothing to make absolute or move.
+NOTHING_TO_REWRITE = {"basic/basic.blend", "basic/basic-zstd.blend", "fluid/fluid.blend"}
+#: Moving their dependencies changes the scene: each links the other, and a moved copy of
+#: the one links back to a moved copy of this file, not to this file (a chain, not a cycle).
+CYCLES = {"libraries/libs/cycle_a.blend", "libraries/libs/cycle_b.blend"}
+#: Every kind of path the ``@outside`` cases must rewrite, each with a path that grows.
+REWRITTEN_KINDS = {
+    "image", "library", "sound", "movieclip", "font", "text", "cachefile", "volume", "point-cache",
+    "geonodes-bake", "sequence-image", "sequence-movie", "sequence-sound", "ies", "osl-script",
+    "mesh-cache", "multires", "ocean-bake",
+}
+
+
 def _cases() -> list[Case]:
     cases = []
     for fx in FIXTURES:
         cases.append(Case(f"{fx.id}@root", fx.blend, fx.root, expected=_expected(fx), scenario=fx.root))
         cases.append(Case(f"{fx.id}@zip", fx.blend, None, kind="zip", expected=_expected(fx), scenario=fx.root))
-    extra = [p.relative_to(EXTRA).as_posix() for p in EXTRA.rglob("*") if p.is_file()]
-    cases.append(Case("caches_extra@root", EXTRA / "main.blend", EXTRA, expected=extra, scenario=EXTRA))
-    cases.append(Case("caches_extra@compress", EXTRA / "main.blend", None, compress=True, expected=extra,
+    extra = fixture_at(EXTRA / "main.blend", EXTRA)
+    cases.append(Case("caches_extra@root", extra.blend, EXTRA, expected=_expected(extra), scenario=EXTRA))
+    cases.append(Case("caches_extra@compress", extra.blend, None, compress=True, expected=_expected(extra),
                       scenario=EXTRA))
     shot = BLENDFILES / "v50" / "libraries" / "shots" / "shot.blend"
     fx_shot = next(f for f in FIXTURES if f.blend == shot)
-    cases.append(Case("v50/libraries/shots@outside", shot, None, expected=_expected(fx_shot),
+    cases.append(Case("v50/libraries/shots@outside-project", shot, None, expected=_expected(fx_shot),
                       scenario=fx_shot.root))
     cases.append(Case("v50/libraries/shots@compress", shot, fx_shot.root, compress=True,
                       expected=_expected(fx_shot), scenario=fx_shot.root))
     for fx in FIXTURES:
+        if fx.id.split("/", 1)[1] in NOTHING_TO_REWRITE:
+            continue
         if fx.blend.parent == fx.root:
             cases.append(Case(f"{fx.id}@absolute", fx.blend, fx.root, expected=_expected(fx), scenario=fx.root,
                               absolutize=True))
+        if fx.id.split("/", 1)[1] not in CYCLES:
+            cases.append(Case(f"{fx.id}@outside", fx.blend, fx.root, expected=_expected(fx), scenario=fx.root,
+                              absolutize=True, relocate=True))
     demo = [p.relative_to(DEMO).as_posix() for p in DEMO.rglob("*") if p.is_file() and p.suffix != ".json"]
     cases.append(Case("demo@cli", DEMO / "shot.blend", None, kind="cli", expected=demo, scenario=DEMO))
     cases.append(Case("demo@cli-zip", DEMO / "shot.blend", None, kind="cli-zip", expected=demo, scenario=DEMO))
@@ -130,44 +165,63 @@ def run_blender(files: list[Path], workdir: Path) -> dict[str, Any] | str:
     return json.loads(report.read_text())  # type: ignore[no-any-return]
 
 
-def absolutize(blend: Path) -> int:
-    """Store every existing dependency of ``blend`` (and its libraries) by absolute path.
+def absolutize(blend: Path, relocate: Callable[[Path], Path] | None = None) -> list[str]:
+    """Store every existing dependency of ``blend`` (and of its libraries) by absolute path.
 
-    Fields too small for the absolute path are left alone.  Returns how many
-    paths were changed.
+    With ``relocate``, only the main file's paths change, each to
+    ``relocate(its file)``.  Every such path must be written (a ``char *`` string
+    grows; a fixed array has room for these paths): nothing is skipped.  Returns
+    the kinds of the paths changed, one entry per path.
     """
-    changed = 0
+    kinds: list[str] = []
     with BlendFileCache() as cache:
+        usages = list(trace(blend, cache=cache))  # all read before anything changes
         files = set()
-        for usage in trace(blend, cache=cache):
+        for usage in usages:
             if usage.field is None or not usage.files or usage.asset_path.is_absolute:
                 continue
+            if relocate is not None and usage.blendfile != blend:
+                continue
+            where = usage.abspath if relocate is None else relocate(usage.abspath)
             old = usage.block.get_string(usage.field)
             if usage.dir_only:
-                new = os.fsencode(usage.abspath.parent) + b"/"
+                new = os.fsencode(where.parent) + b"/"
             else:
-                new = os.fsencode(usage.abspath) + (b"/" if old.endswith(b"/") else b"")
-            try:
-                usage.block.set(usage.field, new)
-            except ValueError:
-                continue
-            changed += 1
+                new = os.fsencode(where) + (b"/" if old.endswith(b"/") else b"")
+            usage.block.set(usage.field, new)
+            assert usage.block.get_string(usage.field) == new
+            kinds.append(usage.kind)
             files.add(usage.block.file)
         for bf in files:
             tmp = bf.path.with_name(bf.path.name + ".tmp")
             bf.save(tmp)
             os.replace(tmp, bf.path)
-    return changed
+    return kinds
+
+
+#: Where ``@outside`` cases move the dependencies: beside the project, under a long name.
+ELSEWHERE = "shared-studio-library-outside-the-project"
 
 
 def _absolute_copy(case: Case, base: Path) -> None:
-    """Point the case at a copy of its scenario with absolute paths."""
+    """Point the case at its own copy of its scenario, with absolute (and maybe moved) paths."""
     assert case.scenario is not None and case.project is not None
-    copy = base / "absolutized" / case.scenario.relative_to(BLENDFILES)
-    if not copy.exists():
-        shutil.copytree(case.scenario, copy)
+    top = base / "absolutized" / case.id.replace("/", "_").replace("@", "-")
+    copy = top / "project"
+    shutil.copytree(case.scenario, copy)
+    relocate = None
+    if case.relocate:
+        elsewhere = top / ELSEWHERE
+        shutil.copytree(case.scenario, elsewhere)
+        case.elsewhere = elsewhere
+
+        def relocate(path: Path) -> Path:
+            return elsewhere / path.relative_to(copy)
+
+    case.original = case.blend
     blend = copy / case.blend.relative_to(case.scenario)
-    case.absolutized = absolutize(blend)
+    case.absolutized = absolutize(blend, relocate)
+    assert case.absolutized, f"{case.id}: no path was made absolute"
     case.blend, case.project, case.scenario = blend, copy, copy
 
 
@@ -270,35 +324,41 @@ def test_sources_untouched(packed: dict[str, Any]) -> None:
 
 
 def _exists(path: str) -> bool:
-    p = Path(path)
-    if "<UDIM>" in p.name or "<UVTILE>" in p.name:
-        prefix = p.name.split("<", 1)[0]
-        return p.parent.is_dir() and any(c.name.startswith(prefix) for c in p.parent.iterdir())
-    return p.exists()
+    return content(path) is not None
 
 
-def _inside(path: str, root: Path) -> bool:
-    real = os.path.realpath(path)
-    top = os.path.realpath(root)
-    return real == top or real.startswith(top + os.sep)
-
-
-def _where(case: Case, rel: str) -> Path:
-    """Where a scenario file must be in the pack."""
+def _where(case: Case, rel: str) -> list[Path]:
+    """Where a scenario file may be in the pack (``@outside``: from the project or from beside it)."""
     assert case.scenario is not None
-    src = Path(os.path.normpath(case.scenario / rel))
     project = case.project or case.blend.parent
-    if src.is_relative_to(project):
-        return case.root / src.relative_to(project)
-    return case.root / OUTSIDE_PROJECT / src.relative_to("/")
+    out = []
+    for top in (case.scenario, case.elsewhere):
+        if top is None:
+            continue
+        src = Path(os.path.normpath(top / rel))
+        if src.is_relative_to(project):
+            out.append(case.root / src.relative_to(project))
+        else:
+            out.append(case.root / OUTSIDE_PROJECT / src.relative_to("/"))
+    return out
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_expected_files_are_packed(case: Case, packed: dict[str, Any]) -> None:
-    missing = [rel for rel in case.expected if not _where(case, rel).exists()]
+    assert case.expected or case.id.split("@")[0].endswith(tuple(NOTHING_TO_REWRITE)), case.id
+    missing = [rel for rel in case.expected if not any(p.is_file() for p in _where(case, rel))]
     assert not missing
     if case.result is not None:
         assert all(f.action in ("copied", "rewritten", "excluded") for f in case.result.files)
+        packed_files = [f for f in case.result.files if f.action in ("copied", "rewritten")]
+        # Each file once: the scenario's files, the blend file itself and bat's pack-info.txt
+        # (unless the project has a file of that name at the top of the pack: it wins).
+        assert len(packed_files) == len({(f.source, f.own) for f in packed_files})
+        project_info = any(f.relpath == "pack-info.txt" and not f.own for f in packed_files)
+        assert project_info == ("pack-info.txt" in case.expected and not case.relocate)
+        own = 0 if project_info else 1
+        assert [f.relpath for f in packed_files if f.own] == ["pack-info.txt"] * own
+        assert len(packed_files) == len(set(case.expected)) + 1 + own, sorted(f.relpath or "" for f in packed_files)
 
 
 def _reports(packed: dict[str, Any]) -> dict[str, Any]:
@@ -310,38 +370,53 @@ def _reports(packed: dict[str, Any]) -> dict[str, Any]:
 
 @needs_bpy
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_blender_finds_everything_inside_the_pack(case: Case, packed: dict[str, Any]) -> None:
-    source = _reports(packed)[str(case.blend)]
-    report = _reports(packed)[str(case.packed_blend)]
-    assert isinstance(report, list), report
-    assert len(report) == len(source)
-    was_missing = {Path(p).name for p in source if not _exists(p)}
-    for path in report:
-        if path == "":
-            continue  # an unused path field (point caches report one); Blender resolves nothing
-        if not _exists(path):
-            assert Path(path).name in was_missing, f"{path} is missing in the pack but not in the source"
-            continue
-        assert _inside(path, case.root), f"{path} is outside the pack {case.root}"
+def test_blender_loads_the_same_files_from_the_pack(case: Case, packed: dict[str, Any]) -> None:
+    """Entry by entry, what Blender loads from the pack is what it loads from the source."""
+    assert_same_files(_reports(packed), case.blend, case.packed_blend, case.root)
+
+
+ABSOLUTIZED = [c for c in CASES if c.absolutize]
+
+
+@needs_bpy
+@pytest.mark.parametrize("case", ABSOLUTIZED, ids=[c.id for c in ABSOLUTIZED])
+def test_absolutized_copies_load_what_the_fixtures_load(case: Case, packed: dict[str, Any]) -> None:
+    """bat's writer (paths made absolute, ``char *`` strings grown) is checked by Blender first."""
+    reports = _reports(packed)
+    assert_same_files(reports, case.original, case.blend, None)
+    if case.relocate:
+        assert case.elsewhere is not None
+        moved = [p for p in reports[str(case.blend)] if inside(p, case.elsewhere)]
+        assert len(moved) >= 1, reports[str(case.blend)]
 
 
 def test_absolute_paths_were_rewritten(packed: dict[str, Any]) -> None:
-    cases = [c for c in CASES if c.absolutize and c.absolutized]
-    assert len(cases) > 10
+    cases = [c for c in CASES if c.absolutize]
+    assert len(cases) > 40
     for case in cases:
         assert case.result is not None
         main = next(f for f in case.result.files if Path(f.source) == case.blend)
         assert main.action == "rewritten", case.id
 
 
+def test_outside_cases_rewrite_every_kind_of_path(packed: dict[str, Any]) -> None:
+    """Each kind of path field is moved out of the project in some case, so its packed path grows."""
+    kinds = {kind for c in CASES if c.relocate for kind in c.absolutized}
+    assert kinds >= REWRITTEN_KINDS, REWRITTEN_KINDS - kinds
+    for case in (c for c in CASES if c.relocate):
+        assert case.result is not None
+        outside = [f for f in case.result.files if f.relpath and f.relpath.startswith(OUTSIDE_PROJECT + "/")]
+        assert outside, f"{case.id}: nothing was packed from outside the project"
+
+
 @needs_bpy
 def test_outside_project_files_land_in_outside_project(packed: dict[str, Any]) -> None:
-    case = next(c for c in CASES if c.id == "v50/libraries/shots@outside")
+    case = next(c for c in CASES if c.id == "v50/libraries/shots@outside-project")
     report = _reports(packed)[str(case.packed_blend)]
     outside = [p for p in report if "/libs/" in p or p.endswith("set.blend") or p.endswith("set.png")]
     assert outside
     for path in outside:
-        assert _inside(path, case.root / OUTSIDE_PROJECT), path
+        assert inside(path, case.root / OUTSIDE_PROJECT), path
     assert (case.root / "textures" / "shot.png").exists()
 
 
@@ -366,7 +441,7 @@ def test_absolute_paths_become_relative_in_the_pack(packed: dict[str, Any]) -> N
     for stored in packed["stored"]:
         assert stored in source
     for path in report:
-        assert _exists(path) and _inside(path, case.root), path
+        assert _exists(path) and inside(path, case.root), path
     assert (case.root / OUTSIDE_PROJECT).is_dir()
     ext = next(p for p in packed["stored"] if p.endswith("ext.png"))
     assert str(case.root / OUTSIDE_PROJECT / Path(ext).relative_to("/")) in report
@@ -386,11 +461,11 @@ def test_relative_only_leaves_absolute_paths_alone(packed: dict[str, Any]) -> No
     kept_libraries = [Path(p).parent for p in stored if p.endswith(".blend")]
     for path in report:
         if path in stored:
-            assert not _inside(path, case.root)
+            assert not inside(path, case.root)
         elif any(Path(path).is_relative_to(lib) for lib in kept_libraries):
             assert _exists(path)
         else:
-            assert _exists(path) and _inside(path, case.root), path
+            assert _exists(path) and inside(path, case.root), path
     packed_names = {Path(f.source).name for f in case.result.files if f.action in ("copied", "rewritten")}
     assert "ext.png" not in packed_names and "char.png" not in packed_names
     excluded = [f for f in case.result.files if f.action == "excluded"]

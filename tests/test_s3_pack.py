@@ -34,10 +34,11 @@ from bat_core.pack import Packer, PackResult, pack
 from bat_core.progress import PackCallback
 
 from .conftest import BLENDFILES, fixture
+from .packcheck import assert_same_files
 from .packinfo import INFO, MANIFEST_DIR, check_info
 from .s3_faults import fault_proxy, first_n
 from .s3_server import ACCESS_KEY, SECRET_KEY, AwsEnv, S3Server
-from .test_pack_blender import NO_BPY, _exists, _inside, run_blender
+from .test_pack_blender import NO_BPY, run_blender
 
 BUCKET = "bat-pack"
 MANIFEST = ".bat-manifest.json"
@@ -236,16 +237,7 @@ def test_blender_finds_everything_inside_the_download(case_id: str, packs: dict[
     reports = packs["reports"]
     if isinstance(reports, str):
         pytest.skip(reports)
-    source, report = reports[str(case.blend)], reports[str(case.packed_blend)]
-    assert isinstance(report, list) and len(report) == len(source), report
-    was_missing = {Path(p).name for p in source if not _exists(p)}
-    for path in report:
-        if path == "":
-            continue
-        if not _exists(path):
-            assert Path(path).name in was_missing, f"{path} is missing in the pack but not in the source"
-            continue
-        assert _inside(path, case.downloaded), f"{path} is outside the downloaded pack {case.downloaded}"
+    assert_same_files(reports, case.blend, case.packed_blend, case.downloaded)
 
 
 def test_api_result_shows_s3_places(packs: dict[str, Any], s3_server: S3Server) -> None:
@@ -299,6 +291,29 @@ def test_changed_texture_is_the_only_object_written(scenario: tuple[Path, str], 
     written = {k for k in after if after[k] != before.get(k)}
     assert written == {f"{prefix}/libs/textures/char.png", f"{prefix}/{MANIFEST}"}
     assert set(after) == set(before)
+
+
+@pytest.mark.parametrize("grow", [8, -8])
+def test_texture_changed_within_the_same_time_is_written_again(scenario: tuple[Path, str], s3_server: S3Server,
+                                                               grow: int) -> None:
+    """The checksum cache trusts size, time and inode together: other bytes of another size are hashed."""
+    root, target = scenario
+    assert _pack_cli(root, target)[0] == 0
+    prefix = target.split(f"/{BUCKET}/", 1)[1]
+    texture = root / "libs" / "textures" / "char.png"
+    st = texture.stat()
+    data = texture.read_bytes()
+    changed = data + b"\0" * grow if grow > 0 else data[:grow]
+    with open(texture, "r+b") as fh:  # the same inode
+        fh.write(changed)
+        fh.truncate(len(changed))
+    os.utime(texture, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert texture.stat().st_ino == st.st_ino
+    code, _, err = _pack_cli(root, target)
+    assert code == 0, err
+    got = s3_server.client().get_object(Bucket=BUCKET, Key=f"{prefix}/libs/textures/char.png")
+    assert got["Body"].read() == changed
+    assert got["Metadata"]["sha256"] == hashlib.sha256(changed).hexdigest()  # hashed again, not the cached one
 
 
 # --- errors ----------------------------------------------------------------------------
