@@ -148,6 +148,31 @@ def test_repack_compares_contents_when_times_differ(big_scenario: Path, tmp_path
     assert all(f.action == "skipped" for f in third.files if f.action != "excluded")
 
 
+@pytest.mark.parametrize("grow", [1, -1])
+def test_repack_recopies_a_source_changed_within_the_same_time(copy_scenario, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                grow: int) -> None:
+    """A source rewritten with other bytes of another size, its time put back: copied again.
+
+    The quick re-pack check trusts size and time together; time alone is not
+    enough (a coarse file-system clock, a tool that keeps times, ``cp -p``).
+    """
+    root = copy_scenario("v50", "images")
+    target = tmp_path / "out"
+    first = pack(root / "images.blend", str(target), project=root)
+    src = root / "textures" / "single.png"
+    entry = next(f for f in first.files if f.source == src)
+    before = os.stat(src)
+    assert os.stat(target / entry.relpath).st_mtime_ns == before.st_mtime_ns
+    data = src.read_bytes()
+    changed = data + b"more" if grow > 0 else data[:-4]
+    src.write_bytes(changed)
+    os.utime(src, ns=(before.st_atime_ns, before.st_mtime_ns))
+    again = pack(root / "images.blend", str(target), project=root)
+    assert {f.relpath: f.action for f in again.files}[entry.relpath] == "copied"
+    assert (target / entry.relpath).read_bytes() == changed
+    assert sum(f.action == "copied" for f in again.files) == 1
+
+
 def test_unwritable_target(tmp_path: Path) -> None:
     blend = Path(__file__).parent / "blendfiles" / "v50" / "basic" / "basic.blend"
     # A file in the way of the target directory: no one can create it, not even root.
