@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cachedir import cache_dir
 from ..targets import CHUNK_SIZE, TransferIO
 from .sources import open_source
 
@@ -29,8 +30,6 @@ log = logging.getLogger(__name__)
 
 #: Set to a non-empty value other than ``0`` to turn the cache off (as ``--no-hash-cache``).
 NO_CACHE_ENV = "BAT_NO_HASH_CACHE"
-#: Where ``bat`` keeps its caches (default: ``$XDG_CACHE_HOME/bat`` or ``~/.cache/bat``).
-CACHE_DIR_ENV = "BAT_CACHE_DIR"
 #: Entries not used for this long are dropped.
 MAX_AGE_SECONDS = 60 * 24 * 3600
 #: An entry's last use is refreshed when it is older than this (not on every pack).
@@ -53,16 +52,6 @@ CREATE TABLE IF NOT EXISTS checksums (
 def cache_disabled_by_env() -> bool:
     value = os.environ.get(NO_CACHE_ENV, "")
     return value not in ("", "0")
-
-
-def cache_dir() -> Path:
-    """The directory ``bat`` keeps its caches in."""
-    explicit = os.environ.get(CACHE_DIR_ENV)
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "bat"
 
 
 @dataclass(frozen=True)

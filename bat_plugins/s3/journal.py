@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-from bat_core.pack.checksums import cache_dir
+from bat_core.cachedir import cache_dir
 
 try:
     import fcntl
