@@ -8,7 +8,7 @@ import mmap
 import os
 import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
@@ -19,6 +19,7 @@ from .block import Block, StructView
 from .compression import Compression
 from .dna import DNA, Struct
 from .header import BlendHeader, parse_header
+from .memo import Memo
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,9 @@ class BlendFile:
         #: header position; applied by :meth:`save`, never to the source buffer.
         self._replaced: dict[int, bytes] = {}
         self.buf: Any = None
+        #: What earlier runs learnt from these bytes (``memo.py``); None when memos are off.
+        self.memo: Memo | None = None
+        self._on_close: list[Callable[[], None]] = []
         fh = _open_regular(self.path)
         try:
             self._load(fh)
@@ -110,7 +114,8 @@ class BlendFile:
             fh.close()
 
     def _load(self, fh: Any) -> None:
-        size = os.fstat(fh.fileno()).st_size
+        st = os.fstat(fh.fileno())
+        size = st.st_size
         if size == 0:
             raise BlendFileError(self.path, "empty file, not a blend file")
         magic = fh.read(4)
@@ -140,6 +145,7 @@ class BlendFile:
             self.header.pointer_size,
             str(self.path),
         )
+        self.memo = Memo.for_file(self.path, st)
 
     def _index_blocks(self) -> None:
         """Scan the block headers: where each block starts, and where each address lives.
@@ -465,7 +471,17 @@ class BlendFile:
 
     # --- life cycle ----------------------------------------------------------------
 
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` when the file is closed (readers give what they learnt to the memo then)."""
+        self._on_close.append(fn)
+
     def close(self) -> None:
+        calls, self._on_close = self._on_close, []
+        for fn in calls:
+            fn()
+        memo, self.memo = self.memo, None
+        if memo is not None:
+            memo.save()
         buf, self.buf = self.buf, None
         if isinstance(buf, mmap.mmap):
             buf.close()

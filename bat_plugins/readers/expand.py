@@ -10,10 +10,15 @@ other pointer-free data are never read.
 from __future__ import annotations
 
 import struct
+import weakref
+from array import array
 from collections.abc import Iterator
 
 from bat_core.blendfile import DNA, BlendFile, Block, Struct
+from bat_core.blendfile import dna as dna_module
+from bat_core.blendfile import file as file_module
 from bat_core.blendfile.dna import bare_name
+from bat_core.blendfile.memo import code_version
 from bat_core.trace import TraceContext
 
 # Pointers that do not express a dependency: list links between IDs, runtime
@@ -153,9 +158,92 @@ def _plans_for(bf: BlendFile) -> _DNAPlans:
     return entry[1]
 
 
+#: The memo section of the walks' answers, and the code they depend on (this module and the reader).
+MEMO_SECTION = "expand"
+_MEMO_VERSION = code_version(__file__, dna_module.__file__, file_module.__file__)
+
+
+class _Walks:
+    """The answers of this file's walks: ID address -> the addresses of the IDs it pulls in.
+
+    Loaded from the file's memo, and given back to it with the new answers when
+    the file is closed, so the next trace of an unchanged library walks nothing.
+    """
+
+    __slots__ = ("bf", "found", "new")
+
+    def __init__(self, bf: BlendFile) -> None:
+        self.bf = bf
+        self.found: dict[int, tuple[int, ...]] = {}
+        self.new = False
+        data = bf.memo.get(MEMO_SECTION, _MEMO_VERSION) if bf.memo is not None else None
+        if data:
+            self.found = _decode(data)
+
+    def store(self) -> None:
+        if self.new and self.bf.memo is not None:
+            self.bf.memo.put(MEMO_SECTION, _MEMO_VERSION, _encode(self.found))
+            self.new = False
+
+
+def _encode(found: dict[int, tuple[int, ...]]) -> bytes:
+    flat = array("Q")
+    for addr, deps in found.items():
+        flat.append(addr)
+        flat.append(len(deps))
+        flat.extend(deps)
+    return flat.tobytes()
+
+
+def _decode(data: bytes) -> dict[int, tuple[int, ...]]:
+    flat = array("Q")
+    flat.frombytes(data[: len(data) // flat.itemsize * flat.itemsize])
+    found: dict[int, tuple[int, ...]] = {}
+    pos, end = 0, len(flat)
+    while pos + 2 <= end:
+        addr, n = flat[pos], flat[pos + 1]
+        if pos + 2 + n > end:
+            return {}  # cut short: trust none of it
+        found[addr] = tuple(flat[pos + 2 : pos + 2 + n])
+        pos += 2 + n
+    return found if pos == end else {}
+
+
+_walks_of: weakref.WeakKeyDictionary[BlendFile, _Walks] = weakref.WeakKeyDictionary()
+
+
 def expand_id(block: Block, ctx: TraceContext | None = None) -> Iterator[Block]:
     """Yield the ID blocks (and linked-ID placeholders) ``block`` points at, directly
     or through its own data blocks.
+
+    The answer for an ID of an unchanged file comes from the file's memo when an
+    earlier run worked it out; otherwise it is worked out (:func:`_walk`) and
+    kept for the memo.  A file with changes in memory is always walked.
+    """
+    bf = block.file
+    if bf.memo is None or bf.modified:
+        yield from _walk(block)
+        return
+    walks = _walks_of.get(bf)
+    if walks is None:
+        walks = _walks_of[bf] = _Walks(bf)
+        bf.on_close(walks.store)
+    deps = walks.found.get(block.addr_old)
+    if deps is None:
+        found = list(_walk(block))
+        walks.found[block.addr_old] = tuple(b.addr_old for b in found)
+        walks.new = True
+        yield from found
+        return
+    at = bf.block_at_addr
+    for addr in deps:
+        dep = at(addr)
+        if dep is not None:
+            yield dep
+
+
+def _walk(block: Block) -> Iterator[Block]:
+    """The walk itself, along the pointers that can lead to an ID.
 
     Data blocks are visited through :meth:`BlendFile.peek_addr` (a header read,
     no :class:`Block` object); only the IDs found become blocks.

@@ -1,0 +1,199 @@
+"""What bat works out from a blend file's bytes, kept for the next run.
+
+Farm submitters run ``bat`` on every job, and a scene's libraries rarely change
+between two jobs.  Walking a library's data to find which IDs each linked ID
+pulls in is a large part of a trace, and its answer depends on nothing but
+the library's bytes and bat's own code.  A memo keeps such answers in the
+cache directory (``<cache>/blendfiles/``), one small file per blend file.
+
+There is one memo file per blend file path, holding what is known about one
+version of that file: it is keyed by the file's identity
+when it was opened (device, inode, size, modification and change times in
+nanoseconds; nobody can set a change time back, so a file edited in place,
+replaced or restored has a new key) and each section by the code that made it.
+Memo files are written whole and renamed into place, carry a digest, and are
+ignored when anything about them is off: the answer is then worked out again.
+Set ``BAT_NO_TRACE_CACHE=1`` to neither read nor write them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import random
+import struct
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..cachedir import cache_dir
+
+log = logging.getLogger(__name__)
+
+#: Set to a non-empty value other than ``0``: no memo is read or written.
+NO_MEMO_ENV = "BAT_NO_TRACE_CACHE"
+DIRECTORY = "blendfiles"
+_MAGIC = b"BATMEMO1"
+_DIGEST = 32
+#: A memo file larger than this is not read (a memo is a few hundred kB at most).
+_MAX_SIZE = 256 << 20
+_LENGTH = struct.Struct("<Q")
+#: Memo files not read or written for this long are removed (their blend files are gone).
+MAX_AGE_SECONDS = 60 * 24 * 3600
+#: A memo read is marked as used when its file is older than this (not at every read).
+_TOUCH_SECONDS = 24 * 3600
+#: One save in this many also prunes the directory.
+_PRUNE_CHANCE = 1 / 64
+
+Identity = tuple[int, int, int, int, int]
+
+
+def memos_disabled() -> bool:
+    return os.environ.get(NO_MEMO_ENV, "") not in ("", "0")
+
+
+def identity_of(st: os.stat_result) -> Identity:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def code_version(*sources: str) -> str:
+    """A digest of the modules (by file name) whose code derives a section: change the code, lose the memo."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sources:
+        try:
+            with open(name, "rb") as fh:
+                digest.update(fh.read())
+        except OSError:
+            digest.update(os.urandom(16))  # unknown code: never reuse what it made
+    return digest.hexdigest()
+
+
+class Memo:
+    """The memo of one opened blend file: named sections of bytes, each tied to a code version."""
+
+    def __init__(self, path: str, identity: Identity) -> None:
+        self.path = path  # the real path
+        self.identity = identity
+        self._sections: dict[str, tuple[str, bytes]] | None = None
+        self._dirty = False
+        name = hashlib.blake2b(os.fsencode(path), digest_size=16).hexdigest()
+        self.file = cache_dir() / DIRECTORY / f"{name}.memo"
+
+    @classmethod
+    def for_file(cls, path: os.PathLike[str] | str, st: os.stat_result) -> Memo | None:
+        """The memo of a file just opened (``st``: fstat of what was read), or None when memos are off."""
+        if memos_disabled():
+            return None
+        return cls(os.path.realpath(path), identity_of(st))
+
+    # --- sections ------------------------------------------------------------------
+
+    def get(self, name: str, version: str) -> bytes | None:
+        sections = self._load()
+        entry = sections.get(name)
+        if entry is None or entry[0] != version:
+            return None
+        return entry[1]
+
+    def put(self, name: str, version: str, data: bytes) -> None:
+        sections = self._load()
+        if sections.get(name) != (version, data):
+            sections[name] = (version, data)
+            self._dirty = True
+
+    # --- disk ------------------------------------------------------------------------
+
+    def _load(self) -> dict[str, tuple[str, bytes]]:
+        if self._sections is None:
+            self._sections = self._read()
+        return self._sections
+
+    def _read(self) -> dict[str, tuple[str, bytes]]:
+        try:
+            with open(self.file, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                if st.st_size > _MAX_SIZE:
+                    return {}
+                raw = fh.read(st.st_size + 1)  # read(n) allocates n bytes first: never the bound
+        except OSError:
+            return {}
+        try:
+            sections = self._parse(raw)
+        except (ValueError, KeyError, TypeError, struct.error) as exc:
+            log.debug("ignoring the memo %s: %s", self.file, exc)
+            return {}
+        if st.st_mtime < time.time() - _TOUCH_SECONDS:
+            with contextlib.suppress(OSError):
+                os.utime(self.file)  # still in use: kept by prune()
+        return sections
+
+    def _parse(self, raw: bytes) -> dict[str, tuple[str, bytes]]:
+        if len(raw) > _MAX_SIZE or not raw.startswith(_MAGIC):
+            raise ValueError("not a memo")
+        digest, body = raw[len(_MAGIC) : len(_MAGIC) + _DIGEST], raw[len(_MAGIC) + _DIGEST :]
+        if hashlib.blake2b(body, digest_size=_DIGEST).digest() != digest:
+            raise ValueError("digest mismatch")
+        (head_len,) = _LENGTH.unpack_from(body)
+        head: Any = json.loads(body[_LENGTH.size : _LENGTH.size + head_len])
+        if head["path"] != self.path or tuple(head["identity"]) != self.identity:
+            raise ValueError("another file")
+        pos = _LENGTH.size + head_len
+        sections = {}
+        for name, version, size in head["sections"]:
+            data = body[pos : pos + size]
+            if len(data) != size:
+                raise ValueError("truncated")
+            sections[str(name)] = (str(version), data)
+            pos += size
+        return sections
+
+    def save(self) -> None:
+        """Write the memo if something was added, unless the file has changed since it was opened."""
+        if not self._dirty or self._sections is None:
+            return
+        self._dirty = False
+        try:
+            if identity_of(os.stat(self.path)) != self.identity:
+                return  # what was learnt is about bytes that are no longer there
+            head = json.dumps({"path": self.path, "identity": list(self.identity),
+                               "sections": [[n, v, len(d)] for n, (v, d) in self._sections.items()]}).encode()
+            body = b"".join([_LENGTH.pack(len(head)), head, *(d for _, d in self._sections.values())])
+            directory = self.file.parent
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".memo-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(_MAGIC + hashlib.blake2b(body, digest_size=_DIGEST).digest() + body)
+                os.replace(tmp, self.file)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError as exc:
+            log.debug("cannot write the memo %s: %s", self.file, exc)
+            return
+        if random.random() < _PRUNE_CHANCE:
+            prune(self.file.parent)
+
+
+def prune(directory: Path | None = None, keep_seconds: float = MAX_AGE_SECONDS) -> int:
+    """Remove memo files not used for ``keep_seconds`` (files of blend files gone or moved)."""
+    directory = directory or cache_dir() / DIRECTORY
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return 0
+    limit = time.time() - keep_seconds
+    for entry in entries:
+        try:
+            if entry.name.endswith(".memo") and entry.stat().st_mtime < limit:
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed

@@ -1,0 +1,150 @@
+"""Blend file memos: a library's walks are worked out once, and never trusted for other bytes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from bat_core.blendfile import memo as memo_module
+from bat_core.blendfile import open_blend
+from bat_core.trace import trace
+from bat_plugins.readers import expand
+
+from .conftest import BLENDFILES
+
+
+@pytest.fixture
+def walks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files whose IDs were walked (not answered from a memo), one entry per walk."""
+    seen: list[str] = []
+    real = expand._walk
+
+    def counting(block):  # type: ignore[no-untyped-def]
+        seen.append(block.file.path.name)
+        return real(block)
+
+    monkeypatch.setattr(expand, "_walk", counting)
+    return seen
+
+
+def _answer(blend: Path) -> list[tuple[str, str, str]]:
+    return sorted((str(u.blendfile), u.block_name.decode(), str(u.abspath)) for u in trace(blend))
+
+
+def _memos() -> list[Path]:
+    return sorted((memo_module.cache_dir() / memo_module.DIRECTORY).glob("*.memo"))
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Path:
+    root = tmp_path / "libraries"
+    shutil.copytree(BLENDFILES / "v50" / "libraries", root)
+    return root / "shots" / "shot.blend"
+
+
+def test_second_trace_walks_nothing_and_finds_the_same(scenario: Path, walks: list[str]) -> None:
+    first = _answer(scenario)
+    assert walks and _memos()
+    walked = len(walks)
+    walks.clear()
+    assert _answer(scenario) == first
+    assert walks == [], f"walked again: {walks} (of {walked})"
+
+
+def test_a_changed_library_is_walked_again(scenario: Path, walks: list[str]) -> None:
+    """Other bytes, same size and modification time: the change time still tells."""
+    first = _answer(scenario)
+    lib = scenario.parent.parent / "libs" / "char.blend"
+    st = lib.stat()
+    data = bytearray(lib.read_bytes())
+    time.sleep(0.01)
+    lib.write_bytes(bytes(data))  # the same bytes written again: a new change time
+    os.utime(lib, ns=(st.st_atime_ns, st.st_mtime_ns))
+    walks.clear()
+    assert _answer(scenario) == first
+    assert "char.blend" in walks
+    walks.clear()
+    _answer(scenario)
+    assert "char.blend" not in walks  # remembered again, for the new version
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage", "other-file"])
+def test_a_damaged_memo_is_ignored(scenario: Path, walks: list[str], damage: str) -> None:
+    first = _answer(scenario)
+    memos = _memos()
+    assert memos
+    for path in memos:
+        raw = bytearray(path.read_bytes())
+        if damage == "flip":
+            raw[-1] ^= 0xFF
+        elif damage == "truncate":
+            del raw[len(raw) // 2 :]
+        elif damage == "garbage":
+            raw = bytearray(os.urandom(len(raw)))
+        path.write_bytes(bytes(raw))
+    if damage == "other-file":  # each memo under another file's name
+        datas = [p.read_bytes() for p in memos]
+        for path, data in zip(memos, datas[1:] + datas[:1], strict=True):
+            path.write_bytes(data)
+    walks.clear()
+    assert _answer(scenario) == first
+    assert walks
+
+
+def test_memos_can_be_turned_off(scenario: Path, walks: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(memo_module.NO_MEMO_ENV, "1")
+    first = _answer(scenario)
+    assert not _memos()
+    walks.clear()
+    assert _answer(scenario) == first
+    assert walks
+
+
+def test_no_memo_for_a_file_changed_while_open(scenario: Path) -> None:
+    lib = scenario.parent.parent / "libs" / "char.blend"
+    bf = open_blend(lib)
+    try:
+        memo = bf.memo
+        assert memo is not None
+        memo.put("test", "1", b"learnt from the old bytes")
+        time.sleep(0.01)
+        lib.write_bytes(lib.read_bytes())  # replaced in place while open
+    finally:
+        bf.close()
+    assert not memo.file.exists()
+
+
+def test_memo_round_trip_and_versions(tmp_path: Path) -> None:
+    blend = BLENDFILES / "v50" / "basic" / "basic.blend"
+    with open_blend(blend) as bf:
+        assert bf.memo is not None
+        bf.memo.put("a", "v1", b"\x00" * 100)
+        bf.memo.put("b", "v1", b"")
+    with open_blend(blend) as bf:
+        assert bf.memo is not None
+        assert bf.memo.get("a", "v1") == b"\x00" * 100
+        assert bf.memo.get("b", "v1") == b""
+        assert bf.memo.get("a", "v2") is None  # made by other code
+        assert bf.memo.get("c", "v1") is None
+    assert oct(_memos()[0].stat().st_mode & 0o777) == "0o600"
+
+
+def test_walk_answers_decode_only_when_whole() -> None:
+    found = {1: (2, 3), 7: (), 0xFFFF_FFFF_FFFF_FFFF: (5,)}
+    data = expand._encode(found)
+    assert expand._decode(data) == found
+    assert expand._decode(data[:-8]) == {}
+    assert expand._decode(data + b"\x01" * 8) == {}
+
+
+def test_old_memos_are_pruned(tmp_path: Path) -> None:
+    old, fresh = tmp_path / "old.memo", tmp_path / "fresh.memo"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    os.utime(old, (1, 1))
+    assert memo_module.prune(tmp_path) == 1
+    assert not old.exists() and fresh.exists()
