@@ -148,3 +148,12 @@ def test_old_memos_are_pruned(tmp_path: Path) -> None:
     os.utime(old, (1, 1))
     assert memo_module.prune(tmp_path) == 1
     assert not old.exists() and fresh.exists()
+
+
+def test_a_memo_others_may_write_is_not_believed(scenario: Path, walks: list[str]) -> None:
+    first = _answer(scenario)
+    for path in _memos():
+        path.chmod(0o666)
+    walks.clear()
+    assert _answer(scenario) == first
+    assert walks

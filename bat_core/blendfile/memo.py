@@ -60,6 +60,15 @@ def identity_of(st: os.stat_result) -> Identity:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def _trusted(st: os.stat_result) -> bool:
+    """Only this user's memo files, writable by nobody else, are believed (a shared cache directory
+    must not let another user hide a dependency)."""
+    getuid = getattr(os, "geteuid", None)
+    if getuid is None:  # Windows: the file system's permissions are the user's profile's
+        return True
+    return st.st_uid == getuid() and not st.st_mode & 0o022
+
+
 def code_version(*sources: str) -> str:
     """A digest of the modules (by file name) whose code derives a section: change the code, lose the memo."""
     digest = hashlib.blake2b(digest_size=16)
@@ -116,7 +125,7 @@ class Memo:
         try:
             with open(self.file, "rb") as fh:
                 st = os.fstat(fh.fileno())
-                if st.st_size > _MAX_SIZE:
+                if st.st_size > _MAX_SIZE or not _trusted(st):
                     return {}
                 raw = fh.read(st.st_size + 1)  # read(n) allocates n bytes first: never the bound
         except OSError:
