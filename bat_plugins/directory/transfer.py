@@ -490,7 +490,7 @@ class DirectoryTransfer(Transfer):
                     if os.stat(item.read_from).st_mtime_ns == st.st_mtime_ns:
                         return True  # same size and time: a copy this target's earlier pack made
             if same_content(item.read_from, parent, item.dest.name, io):
-                if owned or str(item.dest) in self._manifest.files:
+                if not owned and str(item.dest) in self._manifest.files:
                     self._record(item.dest, st)  # still ours: remember it as it is now
                 return True
             return False
