@@ -43,6 +43,16 @@ _BYTES_PER_BUCKET = 512
 _MAX_LOAD = 4
 
 
+#: The header scan gives back the pages of a mapped file behind it every this many
+#: bytes (see :meth:`BlendFile._index_blocks`).
+_RELEASE_EVERY = 8 << 20
+#: A mapped file's pages are given back every this many block look-ups (see
+#: :meth:`BlendFile.will_write`): what a trace reads in between is all it holds.
+_TRIM_EVERY = 1024
+#: ``madvise`` where the platform has it (not on Windows).
+_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None) if hasattr(mmap.mmap, "madvise") else None
+
+
 def _zeros(n: int) -> array[int]:
     """``n`` unsigned 32-bit zeros, without building a list."""
     return array("I", bytes(4 * n)) if array("I").itemsize == 4 else array("I", [0]) * n
@@ -122,6 +132,9 @@ class BlendFile:
         self._links: array[int] = array("I")
         self._heads: array[int] = _zeros(1)
         self._buckets = 1
+        #: Look-ups left before the mapped buffer's pages are given back; -1 (never)
+        #: for a buffer in memory and once anything was written into the buffer.
+        self._countdown = -1
         #: New data for blocks that were given more (or fewer) bytes than they had, by
         #: header position; applied by :meth:`save`, never to the source buffer.
         self._replaced: dict[int, bytes] = {}
@@ -198,6 +211,9 @@ class BlendFile:
         buckets = (len(buf) // _BYTES_PER_BUCKET) | 1  # odd: aligned addresses spread over all
         heads = _zeros(buckets)
         n = 0
+        mapped = _DONTNEED is not None and isinstance(buf, mmap.mmap)
+        release_at = _RELEASE_EVERY if mapped else 1 << 64
+        released = 0
         data_code, end_code = b"DATA", b"ENDB"
         large = self.header.format_version == 1
         code = b""
@@ -221,6 +237,9 @@ class BlendFile:
                     heads[b] = n
                     last = pos
                     pos += hsize + length
+                    if pos > release_at:
+                        released = self._release(released, pos)
+                        release_at = released + _RELEASE_EVERY
             else:
                 while True:
                     code, length, old = unpack(buf, pos)
@@ -238,16 +257,47 @@ class BlendFile:
                     heads[b] = n
                     last = pos
                     pos += hsize + length
+                    if pos > release_at:
+                        released = self._release(released, pos)
+                        release_at = released + _RELEASE_EVERY
         except (struct.error, OverflowError):  # past the end (or past what an index can hold)
             self._scan_failed(last, code, length)
+        finally:
+            if mapped:
+                self._release(released, len(buf))
         if pos + hsize > len(buf):
             raise BlendFileError(self.path, f"truncated: file ends at byte {len(buf)} inside a block header")
         if n > _MAX_LOAD * buckets:
             buckets = n | 1
             heads, links = _bucket_chains(addrs, buckets)
         self._end_pos = pos  # the ENDB block
+        self._countdown = _TRIM_EVERY if mapped else -1
         self._special = special
         self._addrs, self._pos, self._links, self._heads, self._buckets = addrs, positions, links, heads, buckets
+
+    def _release(self, start: int, end: int) -> int:
+        """Drop this process's pages of the mapped buffer from ``start`` (a page
+        boundary) to ``end`` rounded down to one; return where that stopped."""
+        end -= end % mmap.PAGESIZE
+        if end <= start:
+            return start
+        try:
+            self.buf.madvise(_DONTNEED, start, end - start)
+        except OSError as exc:  # advice only: a kernel may refuse it
+            log.debug("%s: madvise: %s", self.path, exc)
+        return end
+
+    def _trim(self) -> None:
+        """Give back every page of the mapped buffer (the trace faults back in
+        the ones it reads next); only while nothing has been written into it."""
+        self._countdown = _TRIM_EVERY
+        self._release(0, len(self.buf))
+
+    def will_write(self) -> None:
+        """Say that the buffer is about to be written to (``set``): from now on its
+        pages are never given back, for ``MADV_DONTNEED`` would drop the private
+        copy of a written page and the change with it."""
+        self._countdown = -1
 
     def _no_code(self, pos: int) -> NoReturn:
         """Every block Blender writes has a code (``DATA``, ``OB``...); a header of zeros
@@ -291,8 +341,15 @@ class BlendFile:
 
     def _special_blocks(self) -> list[Block]:
         if self._special_made is None:
+            made: list[Block] = []
+            add = made.append
             make = self._block
-            self._special_made = [make(pos) for pos in self._special]
+            for pos in self._special:  # spread over the whole file: count them as look-ups
+                add(make(pos))
+                self._countdown -= 1
+                if not self._countdown:
+                    self._trim()
+            self._special_made = made
         return self._special_made
 
     @property
@@ -316,6 +373,9 @@ class BlendFile:
         """The block at an old memory address, or None; quiet (see :meth:`dereference`)."""
         # The look-up (the last block in the address's bucket chain that has it) is
         # written out here and in peek_addr: a trace makes a few hundred thousand.
+        self._countdown -= 1
+        if not self._countdown:
+            self._trim()
         i = self._heads[addr % self._buckets]
         addrs = self._addrs
         while i:
@@ -337,6 +397,9 @@ class BlendFile:
         and a block given new contents (:meth:`replace_block_data`) is described as
         the source file has it.
         """
+        self._countdown -= 1
+        if not self._countdown:
+            self._trim()
         i = self._heads[addr % self._buckets]
         addrs = self._addrs
         while i:
@@ -524,6 +587,7 @@ class BlendFile:
         self._special = []
         self._addrs, self._pos, self._links = array("Q"), array("Q"), array("I")
         self._heads, self._buckets = _zeros(1), 1
+        self._countdown = -1
         self._replaced = {}
         self._by_code = None
 
