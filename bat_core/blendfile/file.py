@@ -135,6 +135,7 @@ class BlendFile:
         #: Look-ups left before the mapped buffer's pages are given back; -1 (never)
         #: for a buffer in memory and once anything was written into the buffer.
         self._countdown = -1
+        self._written = False
         #: New data for blocks that were given more (or fewer) bytes than they had, by
         #: header position; applied by :meth:`save`, never to the source buffer.
         self._replaced: dict[int, bytes] = {}
@@ -271,7 +272,7 @@ class BlendFile:
             buckets = n | 1
             heads, links = _bucket_chains(addrs, buckets)
         self._end_pos = pos  # the ENDB block
-        self._countdown = _TRIM_EVERY if mapped else -1
+        self._countdown = _TRIM_EVERY if mapped and not self._written else -1
         self._special = special
         self._addrs, self._pos, self._links, self._heads, self._buckets = addrs, positions, links, heads, buckets
 
@@ -290,6 +291,9 @@ class BlendFile:
     def _trim(self) -> None:
         """Give back every page of the mapped buffer (the trace faults back in
         the ones it reads next); only while nothing has been written into it."""
+        if self._written or self.buf is None:
+            self._countdown = -1
+            return
         self._countdown = _TRIM_EVERY
         self._release(0, len(self.buf))
 
@@ -297,6 +301,7 @@ class BlendFile:
         """Say that the buffer is about to be written to (``set``): from now on its
         pages are never given back, for ``MADV_DONTNEED`` would drop the private
         copy of a written page and the change with it."""
+        self._written = True
         self._countdown = -1
 
     def _no_code(self, pos: int) -> NoReturn:
