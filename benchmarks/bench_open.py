@@ -29,7 +29,7 @@ def bench_file(path: Path, runs: int) -> dict[str, Any]:
         forget_parsed_dna()
         bf = open_blend(path)
         try:
-            return len(bf._addr_pos), len(bf.dna.structs)
+            return bf.block_count, len(bf.dna.structs)
         finally:
             bf.close()
 

@@ -15,6 +15,9 @@ Without arguments, every default-size scene ``work/<version>/`` that has its
   (``ru_maxrss`` from ``wait4`` would report the parent's peak when that is
   higher: Linux carries it across ``exec``), over the file's decompressed size.
   Reference: the peak of ``python -c "import bat_core.cli"``.  Target <= 1.3x.
+  The decompressed data lives in an unlinked temporary file's page cache, of
+  which the child counts only the pages it has mapped (see README.md, "Peak
+  memory"): run with ``TMPDIR`` on a disk, not a tmpfs.
 """
 
 from __future__ import annotations

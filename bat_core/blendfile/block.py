@@ -137,12 +137,14 @@ class StructView:
                 raise TypeError(f"{field.raw_name.decode()} takes bytes or str, not {type(value).__name__}")
             if len(data) >= count:
                 raise ValueError(f"{len(data)} bytes do not fit in {field.raw_name.decode()} ({count - 1} max)")
+            self.file.will_write()
             buf[pos : pos + count] = data.ljust(count, b"\0")
         else:
             if count != 1 or field.fmt is None:
                 raise TypeError(f"cannot set {field.raw_name.decode()} to a single value")
             if isinstance(value, (bytes, str)):
                 raise TypeError(f"{field.raw_name.decode()} takes a number, not {type(value).__name__}")
+            self.file.will_write()
             struct.pack_into(dna.dna.endian + field.fmt, buf, pos, value)
         self.file.modified = True
 
@@ -179,6 +181,7 @@ class StructView:
         if blk is None:
             raise ValueError(f"string field {path!r} points at no block; cannot set it")
         if len(data) < blk.size and not bf.is_replaced(blk):
+            bf.will_write()
             bf.buf[blk.offset : blk.offset + blk.size] = data.ljust(blk.size, b"\0")
             bf.modified = True
         else:

@@ -2,23 +2,29 @@
 
 Blender 3.0+ compresses with zstd in the seekable format (frames plus a seek
 table); older versions used gzip.  A compressed file is decompressed once,
-streaming, into a single buffer; saving writes the same kind of compression
-back so a receiver sees the file as the artist saved it.
+streaming, into an unlinked temporary file that is then mapped like a plain
+blend file (small ones, and any the temporary directory cannot take, into
+memory); saving writes the same kind of compression back so a receiver sees
+the file as the artist saved it.
 """
 
 from __future__ import annotations
 
 import enum
 import gzip
+import logging
 import mmap
 import os
 import struct
+import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import zstandard
+
+log = logging.getLogger(__name__)
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -28,6 +34,10 @@ _SEEKABLE_MAGIC = 0x8F92EAB1
 # Blender writes frames of this many uncompressed bytes, so readers can seek.
 _FRAME_SIZE = 1 << 20
 _CHUNK = 1 << 20
+#: Pieces written to the temporary file.  Linux gives a file written in big pieces
+#: big page-cache folios and maps a whole folio into the process on a fault; in
+#: 64 KiB pieces a fault maps no more than its usual fault-around (64 KiB).
+_TEMP_CHUNK = 64 << 10
 
 
 class Compression(enum.Enum):
@@ -88,48 +98,111 @@ def decompressed_limit(compressed_size: int) -> int:
     return max(MIN_LIMIT, compressed_size * MAX_RATIO)
 
 
+#: Decompressed data of up to this many bytes (by the zstd seek table) is kept in
+#: memory; bigger or unknown sizes go to a temporary file.
+IN_MEMORY_MAX = 8 << 20
+
+
+class _NoTempFile(Exception):
+    """The temporary directory could not take the decompressed data."""
+
+
+def _reader(fh: BinaryIO, kind: Compression) -> Any:
+    """A decompressing reader over ``fh`` that leaves ``fh`` open when closed."""
+    if kind is Compression.ZSTD:
+        dctx = zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW)
+        return dctx.stream_reader(fh, read_across_frames=True, closefd=False)
+    return gzip.GzipFile(fileobj=fh, mode="rb")
+
+
+def _too_large(limit: int, file_size: int) -> TooLarge:
+    return TooLarge(f"it decompresses to more than {limit} bytes, far beyond what a "
+                    f"{file_size}-byte compressed blend file holds")
+
+
 def load(fh: BinaryIO, kind: Compression, file_size: int) -> bytearray | mmap.mmap:
     """Return the file's uncompressed bytes as a writable buffer.
 
     Uncompressed files are mapped copy-on-write: reads cost nothing up front and
     writes land in private memory, never in the source file.  Compressed files are
-    decompressed streaming into one buffer (pre-sized from the seek table when the
-    file has one) so the compressed and uncompressed data are never both held.
-    Memory grows only with bytes actually decompressed, up to
+    decompressed streaming into an unlinked temporary file (``tempfile``: mode
+    0600, in ``$TMPDIR`` or the system's temporary directory), which is then mapped
+    the same way: the decompressed data lives in the page cache, which the kernel
+    can write to disk and reclaim, and the process holds only the pages it reads
+    (the block index drops the pages behind its scan).  A file whose seek table
+    says it is small, or one the temporary directory cannot take (full,
+    read-only), is decompressed into memory instead.  Either way the compressed
+    and uncompressed data are never both held, and decompression stops at
     :func:`decompressed_limit`; a seek table claiming more is refused up front.
     """
     if kind is Compression.NONE:
         return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
     limit = decompressed_limit(file_size)
-    reader: Any
     expected: int | None = None
     if kind is Compression.ZSTD:
         expected = _zstd_content_size(fh, file_size)
         if expected is not None and expected > limit:
             raise TooLarge(f"its zstd seek table claims {expected} bytes uncompressed, more than a "
                            f"{file_size}-byte compressed blend file can hold")
-        dctx = zstandard.ZstdDecompressor(max_window_size=_MAX_WINDOW)
-        reader = dctx.stream_reader(fh, read_across_frames=True)
-    else:
-        reader = gzip.GzipFile(fileobj=fh, mode="rb")
-    with reader:
-        buf = bytearray(expected or 0)
+    if expected is None or expected > IN_MEMORY_MAX:
+        try:
+            with _reader(fh, kind) as reader:
+                return _to_temp_file(reader, limit, file_size)
+        except _NoTempFile as exc:
+            log.debug("decompressing into memory: no temporary file (%s)", exc.__cause__)
+            fh.seek(0)
+    with _reader(fh, kind) as reader:
+        return _to_memory(reader, expected, limit, file_size)
+
+
+def _to_temp_file(reader: Any, limit: int, file_size: int) -> bytearray | mmap.mmap:
+    """Decompress into an unlinked temporary file and map it copy-on-write.
+
+    The map keeps the file alive; closing it (``BlendFile.close``) frees the disk
+    space.  Raises :class:`_NoTempFile` when the file cannot be made, written or
+    mapped, so that the caller can start again in memory.
+    """
+    try:
+        tmp = tempfile.TemporaryFile(prefix="bat-", suffix=".blend")  # noqa: SIM115 (entered below, its errors told apart)
+    except OSError as exc:
+        raise _NoTempFile(exc) from exc
+    with tmp:
         got = 0
-        if expected:
-            with memoryview(buf) as view:
-                while got < expected:
-                    n = reader.readinto(view[got:])
-                    if not n:
-                        break
-                    got += n
-            if got != expected:
-                del buf[got:]
-        while chunk := reader.read(_CHUNK):
-            buf += chunk
-            if len(buf) > limit:
-                raise TooLarge(f"it decompresses to more than {limit} bytes, far beyond what a "
-                               f"{file_size}-byte compressed blend file holds")
-        return buf
+        while chunk := reader.read(_TEMP_CHUNK):
+            got += len(chunk)
+            if got > limit:
+                raise _too_large(limit, file_size)
+            try:
+                tmp.write(chunk)
+            except OSError as exc:
+                raise _NoTempFile(exc) from exc
+        if not got:
+            return bytearray()
+        try:
+            tmp.flush()
+            return mmap.mmap(tmp.fileno(), 0, access=mmap.ACCESS_COPY)
+        except OSError as exc:
+            raise _NoTempFile(exc) from exc
+
+
+def _to_memory(reader: Any, expected: int | None, limit: int, file_size: int) -> bytearray:
+    """Decompress into one buffer, pre-sized from the seek table when there is one."""
+    buf = bytearray(expected or 0)
+    got = 0
+    if expected:
+        with memoryview(buf) as view:
+            while got < expected:
+                n = reader.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+        if got != expected:
+            del buf[got:]
+    while chunk := reader.read(_CHUNK):
+        buf += chunk
+        if len(buf) > limit:
+            raise _too_large(limit, file_size)
+    return buf
 
 
 def write(path: Path, chunks: Iterable[memoryview | bytes], kind: Compression, level: int = 3) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import mmap
 import os
 import stat
 import struct
+from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +35,40 @@ _CODES: dict[bytes, bytes] = {}
 #: parsed DNA: its struct layouts and compiled field readers are worked out once.
 _DNA_CACHE: dict[tuple[bytes, str, int], DNA] = {}
 _DNA_CACHE_SIZE = 16
+
+#: Bytes of file per bucket of the address index.  Blender's blocks average a few
+#: hundred bytes, so a bucket holds one or two blocks and the table costs about
+#: one byte per block; a file of much smaller blocks gets its table rebuilt bigger.
+_BYTES_PER_BUCKET = 512
+#: Rebuild the bucket table when more blocks than this share a bucket on average.
+_MAX_LOAD = 4
+
+
+#: The header scan gives back the pages of a mapped file behind it every this many
+#: bytes (see :meth:`BlendFile._index_blocks`).
+_RELEASE_EVERY = 8 << 20
+#: A mapped file's pages are given back every this many block look-ups (see
+#: :meth:`BlendFile.will_write`): what a trace reads in between is all it holds.
+_TRIM_EVERY = 1024
+#: ``madvise`` where the platform has it (not on Windows).
+_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None) if hasattr(mmap.mmap, "madvise") else None
+
+
+def _zeros(n: int) -> array[int]:
+    """``n`` unsigned 32-bit zeros, without building a list."""
+    return array("I", bytes(4 * n)) if array("I").itemsize == 4 else array("I", [0]) * n
+
+
+def _bucket_chains(addrs: array[int], buckets: int) -> tuple[array[int], array[int]]:
+    """Heads and links of the index's bucket chains, built from the addresses alone
+    (the scan builds them as it goes; this is for a table that turned out too small)."""
+    heads = _zeros(buckets)
+    links = _zeros(len(addrs))
+    for i, addr in enumerate(addrs):
+        b = addr % buckets
+        links[i] = heads[b]
+        heads[b] = i + 1
+    return heads, links
 
 
 def _shared_dna(data: bytes, endian: str, pointer_size: int, source: str) -> DNA:
@@ -87,10 +121,22 @@ class BlendFile:
         self._all: list[Block] | None = None
         self._special_made: list[Block] | None = None
         self._made: dict[int, Block] = {}
-        self._positions: list[int] | None = None
         self._end_pos = 0
         self._special: list[int] = []
-        self._addr_pos: dict[int, int] = {}
+        # The address index: block i (file order) starts at _pos[i] and has the old
+        # address _addrs[i]; the blocks whose address falls in bucket b
+        # (address % _buckets) are chained, last first, from _heads[b] through
+        # _links, as 1-based block numbers (0 ends a chain).  About 21 bytes a
+        # block, where a dict of int objects costs over 100.
+        self._addrs: array[int] = array("Q")
+        self._pos: array[int] = array("Q")
+        self._links: array[int] = array("I")
+        self._heads: array[int] = _zeros(1)
+        self._buckets = 1
+        #: Look-ups left before the mapped buffer's pages are given back; -1 (never)
+        #: for a buffer in memory and once anything was written into the buffer.
+        self._countdown = -1
+        self._written = False
         #: New data for blocks that were given more (or fewer) bytes than they had, by
         #: header position; applied by :meth:`save`, never to the source buffer.
         self._replaced: dict[int, bytes] = {}
@@ -151,8 +197,11 @@ class BlendFile:
         """Scan the block headers: where each block starts, and where each address lives.
 
         This is the one pass over the whole file, so it does the least it can per
-        header: no object per block.  :class:`Block` objects are made on demand,
-        and most blocks (``DATA``) are never asked for during a trace.
+        header: no object per block, only numbers appended to arrays (see
+        ``__init__``).  :class:`Block` objects are made on demand, and most blocks
+        (``DATA``) are never asked for during a trace.  Blender may write several
+        blocks at one address (arrays it saved from the same stack buffer); a look-up
+        finds the last of them, as a dict filled in file order would.
         """
         buf = self.buf
         hsize = self._header_size
@@ -160,11 +209,20 @@ class BlendFile:
         pos = self.header.size
         special: list[int] = []  # every block that is not DATA: IDs, placeholders, DNA1...
         add_special = special.append
-        addr_pos: dict[int, int] = {}
+        addrs = array("Q")
+        add_addr = addrs.append
+        positions = array("I" if len(buf) < 1 << 32 and array("I").itemsize == 4 else "Q")
+        add_pos = positions.append
+        links = array("I")
+        add_link = links.append
+        buckets = (len(buf) // _BYTES_PER_BUCKET) | 1  # odd: aligned addresses spread over all
+        heads = _zeros(buckets)
+        n = 0
+        mapped = _DONTNEED is not None and isinstance(buf, mmap.mmap)
+        release_at = _RELEASE_EVERY if mapped else 1 << 64
+        released = 0
         data_code, end_code = b"DATA", b"ENDB"
         large = self.header.format_version == 1
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # the collector would rescan the growing index again and again
         code = b""
         length = 0
         last = -1
@@ -178,9 +236,17 @@ class BlendFile:
                         if not code[0]:
                             self._no_code(pos)
                         add_special(pos)
-                    addr_pos[old] = pos
+                    add_addr(old)
+                    add_pos(pos)
+                    b = old % buckets
+                    add_link(heads[b])
+                    n += 1
+                    heads[b] = n
                     last = pos
                     pos += hsize + length
+                    if pos > release_at:
+                        released = self._release(released, pos)
+                        release_at = released + _RELEASE_EVERY
             else:
                 while True:
                     code, length, old = unpack(buf, pos)
@@ -190,19 +256,59 @@ class BlendFile:
                         if not code[0]:
                             self._no_code(pos)
                         add_special(pos)
-                    addr_pos[old] = pos
+                    add_addr(old)
+                    add_pos(pos)
+                    b = old % buckets
+                    add_link(heads[b])
+                    n += 1
+                    heads[b] = n
                     last = pos
                     pos += hsize + length
+                    if pos > release_at:
+                        released = self._release(released, pos)
+                        release_at = released + _RELEASE_EVERY
         except (struct.error, OverflowError):  # past the end (or past what an index can hold)
             self._scan_failed(last, code, length)
         finally:
-            if gc_was_enabled:
-                gc.enable()
+            if mapped:
+                self._release(released, len(buf))
         if pos + hsize > len(buf):
             raise BlendFileError(self.path, f"truncated: file ends at byte {len(buf)} inside a block header")
+        if n > _MAX_LOAD * buckets:
+            buckets = n | 1
+            heads, links = _bucket_chains(addrs, buckets)
         self._end_pos = pos  # the ENDB block
+        self._countdown = _TRIM_EVERY if mapped and not self._written else -1
         self._special = special
-        self._addr_pos = addr_pos
+        self._addrs, self._pos, self._links, self._heads, self._buckets = addrs, positions, links, heads, buckets
+
+    def _release(self, start: int, end: int) -> int:
+        """Drop this process's pages of the mapped buffer from ``start`` (a page
+        boundary) to ``end`` rounded down to one; return where that stopped."""
+        end -= end % mmap.PAGESIZE
+        if end <= start:
+            return start
+        try:
+            self.buf.madvise(_DONTNEED, start, end - start)
+        except OSError as exc:  # advice only: a kernel may refuse it
+            log.debug("%s: madvise: %s", self.path, exc)
+        return end
+
+    def _trim(self) -> None:
+        """Give back every page of the mapped buffer (the trace faults back in
+        the ones it reads next); only while nothing has been written into it."""
+        if self._written or self.buf is None:
+            self._countdown = -1
+            return
+        self._countdown = _TRIM_EVERY
+        self._release(0, len(self.buf))
+
+    def will_write(self) -> None:
+        """Say that the buffer is about to be written to (``set``): from now on its
+        pages are never given back, for ``MADV_DONTNEED`` would drop the private
+        copy of a written page and the change with it."""
+        self._written = True
+        self._countdown = -1
 
     def _no_code(self, pos: int) -> NoReturn:
         """Every block Blender writes has a code (``DATA``, ``OB``...); a header of zeros
@@ -246,40 +352,29 @@ class BlendFile:
 
     def _special_blocks(self) -> list[Block]:
         if self._special_made is None:
+            made: list[Block] = []
+            add = made.append
             make = self._block
-            self._special_made = [make(pos) for pos in self._special]
+            for pos in self._special:  # spread over the whole file: count them as look-ups
+                add(make(pos))
+                self._countdown -= 1
+                if not self._countdown:
+                    self._trim()
+            self._special_made = made
         return self._special_made
-
-    def _block_positions(self) -> list[int]:
-        """Where every block header starts, ENDB excluded (a second, simpler scan:
-        the index itself does not keep this list, a trace never needs it)."""
-        if self._positions is None:
-            if self.buf is None:  # closed
-                return []
-            positions: list[int] = []
-            add = positions.append
-            pos = self.header.size
-            end_pos = self._end_pos
-            hsize = self._header_size
-            unpack = self.header.scan_struct.unpack_from
-            length_at = 2 if self.header.format_version == 1 else 1
-            while pos < end_pos:
-                add(pos)
-                pos += hsize + unpack(self.buf, pos)[length_at]
-            self._positions = positions
-        return self._positions
 
     @property
     def blocks(self) -> list[Block]:
         """Every block in file order (made on first use: a trace never needs them all)."""
         if self._all is None:
             make = self._block
-            self._all = [make(pos) for pos in self._block_positions()]
+            self._all = [make(pos) for pos in self._pos]
         return self._all
 
     @property
     def block_count(self) -> int:
-        return len(self._block_positions())
+        """How many blocks the file has, ENDB excluded."""
+        return len(self._pos)
 
     def id_blocks(self) -> list[Block]:
         """The file's own ID blocks (two-letter codes), in file order; not placeholders."""
@@ -287,9 +382,21 @@ class BlendFile:
 
     def block_at_addr(self, addr: int) -> Block | None:
         """The block at an old memory address, or None; quiet (see :meth:`dereference`)."""
-        pos = self._addr_pos.get(addr)
-        if pos is None:
+        # The look-up (the last block in the address's bucket chain that has it) is
+        # written out here and in peek_addr: a trace makes a few hundred thousand.
+        self._countdown -= 1
+        if not self._countdown:
+            self._trim()
+        i = self._heads[addr % self._buckets]
+        addrs = self._addrs
+        while i:
+            i -= 1
+            if addrs[i] == addr:
+                break
+            i = self._links[i]
+        else:
             return None
+        pos = self._pos[i]
         blk = self._made.get(pos)
         return blk if blk is not None else self._block(pos)
 
@@ -301,9 +408,19 @@ class BlendFile:
         and a block given new contents (:meth:`replace_block_data`) is described as
         the source file has it.
         """
-        pos = self._addr_pos.get(addr)
-        if pos is None:
+        self._countdown -= 1
+        if not self._countdown:
+            self._trim()
+        i = self._heads[addr % self._buckets]
+        addrs = self._addrs
+        while i:
+            i -= 1
+            if addrs[i] == addr:
+                break
+            i = self._links[i]
+        else:
             return None
+        pos = self._pos[i]
         if self.header.format_version == 1:
             raw_code, sdna, _, length, count = self._unpack_header(self.buf, pos)
         else:
@@ -488,9 +605,10 @@ class BlendFile:
         self._all = None
         self._special_made = None
         self._made = {}
-        self._positions = None
         self._special = []
-        self._addr_pos = {}
+        self._addrs, self._pos, self._links = array("Q"), array("Q"), array("I")
+        self._heads, self._buckets = _zeros(1), 1
+        self._countdown = -1
         self._replaced = {}
         self._by_code = None
 
