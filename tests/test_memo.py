@@ -115,7 +115,7 @@ def test_no_memo_for_a_file_changed_while_open(scenario: Path) -> None:
         lib.write_bytes(lib.read_bytes())  # replaced in place while open
     finally:
         bf.close()
-    assert not memo.file.exists()
+    assert not memo.file("test").exists()
 
 
 def test_memo_round_trip_and_versions(tmp_path: Path) -> None:
@@ -157,3 +157,87 @@ def test_a_memo_others_may_write_is_not_believed(scenario: Path, walks: list[str
     walks.clear()
     assert _answer(scenario) == first
     assert walks
+
+
+# --- the block index -------------------------------------------------------------------
+
+from bat_core.blendfile import file as file_module  # noqa: E402
+from bat_core.blendfile import index_memo  # noqa: E402
+
+from .conftest import all_fixtures  # noqa: E402
+
+BLENDS = sorted({f.blend for f in all_fixtures()})
+
+
+@pytest.fixture
+def scans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every fixture gets an index memo (they are small), and each header scan is counted."""
+    monkeypatch.setattr(index_memo, "MIN_BLOCKS", 1)
+    seen: list[str] = []
+    real = file_module.BlendFile._index_blocks
+
+    def counting(self):  # type: ignore[no-untyped-def]
+        seen.append(self.path.name)
+        return real(self)
+
+    monkeypatch.setattr(file_module.BlendFile, "_index_blocks", counting)
+    return seen
+
+
+def _blocks(path: Path) -> list[tuple[bytes, int, int, int, int, int]]:
+    with open_blend(path) as bf:
+        out = [(b.code, b.addr_old, b.offset, b.size, b.sdna_index, b.count) for b in bf.blocks]
+        # Every address finds the block it finds with a scanned index (the last at that address).
+        found = [(a, (bf.block_at_addr(a) or b).offset) for a, b in ((b.addr_old, b) for b in bf.blocks)]
+        return out + [(b"@", a, o, 0, 0, 0) for a, o in found]
+
+
+@pytest.mark.parametrize("blend", BLENDS, ids=[str(b.relative_to(BLENDFILES)) for b in BLENDS])
+def test_a_remembered_index_is_the_scanned_one(blend: Path, scans: list[str]) -> None:
+    scanned = _blocks(blend)
+    assert scans == [blend.name]
+    remembered = _blocks(blend)
+    assert scans == [blend.name], "scanned again"
+    assert remembered == scanned
+
+
+def test_a_trace_with_remembered_indexes_is_the_same(scenario: Path, scans: list[str]) -> None:
+    first = _answer(scenario)
+    assert len(scans) > 3
+    scans.clear()
+    assert _answer(scenario) == first
+    assert scans == []
+
+
+@pytest.mark.parametrize("lie", ["end", "address", "size", "position"])
+def test_an_index_that_does_not_fit_the_bytes_is_scanned_again(lie: str, scans: list[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    blend = BLENDFILES / "v50" / "images" / "images.blend"
+    scanned = _blocks(blend)
+    real = index_memo.decode
+
+    def lying(data: bytes, buf, header):  # type: ignore[no-untyped-def]
+        index = real(data, buf, header)
+        assert index is not None
+        n = len(index.addrs)
+        if lie == "end":
+            data = data[: index_memo._HEAD.size - 16] + (index.end_pos + 8).to_bytes(8, "little") \
+                + data[index_memo._HEAD.size - 8 :]
+        elif lie == "address":
+            addrs = index.addrs[:]
+            step = max(1, n // index_memo._SAMPLES)
+            addrs[n // 2 // step * step] ^= 0x10  # a sampled block: the check reads only those
+            data = data[: index_memo._HEAD.size] + addrs.tobytes() + data[index_memo._HEAD.size + 8 * n :]
+        elif lie == "size":
+            data = data[:-8]
+        else:
+            pos = index.pos[:]
+            pos[0] += 1
+            at = index_memo._HEAD.size + 8 * n
+            data = data[:at] + pos.tobytes() + data[at + pos.itemsize * n :]
+        return real(data, buf, header)
+
+    monkeypatch.setattr(index_memo, "decode", lying)
+    scans.clear()
+    assert _blocks(blend) == scanned
+    assert scans == [blend.name]

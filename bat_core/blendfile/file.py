@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, NoReturn
 
 from ..errors import BlendFileError, UnknownPointerError
-from . import compression
+from . import compression, index_memo
 from .block import Block, StructView
 from .compression import Compression
 from .dna import DNA, Struct
@@ -179,7 +179,10 @@ class BlendFile:
         self.header: BlendHeader = parse_header(bytes(self.buf[:17]))
         self._unpack_header = self.header.block_header_struct.unpack_from
         self._header_size = self.header.block_header_struct.size
-        self._index_blocks()
+        self.memo = Memo.for_file(self.path, st)
+        remembered = self._index_from_memo()
+        if not remembered:
+            self._index_blocks()
         # The last DNA1 block counts; Blender writes it at the end of the file.
         dna_pos = next((pos for pos in reversed(self._special) if self.buf[pos : pos + 4] == b"DNA1"), None)
         dna_block = self._block(dna_pos) if dna_pos is not None else None
@@ -191,7 +194,27 @@ class BlendFile:
             self.header.pointer_size,
             str(self.path),
         )
-        self.memo = Memo.for_file(self.path, st)
+        if not remembered and self.memo is not None:
+            data = index_memo.encode(index_memo.Index(self._addrs, self._pos, self._links, self._heads,
+                                                      self._buckets, self._end_pos, self._special))
+            if data is not None:
+                self.memo.put(index_memo.SECTION, index_memo.VERSION, data)
+
+    def _index_from_memo(self) -> bool:
+        """Load the block index an earlier run kept for these bytes (``index_memo.py``)."""
+        data = self.memo.get(index_memo.SECTION, index_memo.VERSION) if self.memo is not None else None
+        if data is None:
+            return False
+        index = index_memo.decode(data, self.buf, self.header)
+        del data
+        if index is None:
+            log.debug("%s: the remembered block index does not fit the file; scanning it", self.path)
+            return False
+        self._addrs, self._pos, self._links, self._heads = index.addrs, index.pos, index.links, index.heads
+        self._buckets, self._end_pos, self._special = index.buckets, index.end_pos, index.special
+        mapped = _DONTNEED is not None and isinstance(self.buf, mmap.mmap)
+        self._countdown = _TRIM_EVERY if mapped and not self._written else -1
+        return True
 
     def _index_blocks(self) -> None:
         """Scan the block headers: where each block starts, and where each address lives.

@@ -6,12 +6,12 @@ pulls in is a large part of a trace, and its answer depends on nothing but
 the library's bytes and bat's own code.  A memo keeps such answers in the
 cache directory (``<cache>/blendfiles/``), one small file per blend file.
 
-There is one memo file per blend file path, holding what is known about one
-version of that file: it is keyed by the file's identity
+There is one memo file per blend file path and section, holding what is
+known about one version of that file: it is keyed by the file's identity
 when it was opened (device, inode, size, modification and change times in
 nanoseconds; nobody can set a change time back, so a file edited in place,
 replaced or restored has a new key) and each section by the code that made it.
-Memo files are written whole and renamed into place, carry a digest, and are
+Memo files are written whole and renamed into place, carry a check sum, and are
 ignored when anything about them is off: the answer is then worked out again.
 Set ``BAT_NO_TRACE_CACHE=1`` to neither read nor write them.
 """
@@ -27,6 +27,7 @@ import random
 import struct
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,10 @@ log = logging.getLogger(__name__)
 #: Set to a non-empty value other than ``0``: no memo is read or written.
 NO_MEMO_ENV = "BAT_NO_TRACE_CACHE"
 DIRECTORY = "blendfiles"
-_MAGIC = b"BATMEMO1"
-_DIGEST = 32
+_MAGIC = b"BATMEMO2"
+#: A CRC-32 of the rest: memos guard against damage (a cut-short write, a bad disk); whom
+#: to believe is decided by the file's owner and mode (``_trusted``).
+_CHECK = struct.Struct("<I")
 #: A memo file larger than this is not read (a memo is a few hundred kB at most).
 _MAX_SIZE = 256 << 20
 _LENGTH = struct.Struct("<Q")
@@ -82,15 +85,19 @@ def code_version(*sources: str) -> str:
 
 
 class Memo:
-    """The memo of one opened blend file: named sections of bytes, each tied to a code version."""
+    """The memo of one opened blend file: named sections of bytes, each tied to a code version.
+
+    Each section is a file of its own (``<path digest>-<section>.memo``), read when
+    asked for and not kept: a big one (a block index) costs memory only while it
+    is being decoded.
+    """
 
     def __init__(self, path: str, identity: Identity) -> None:
         self.path = path  # the real path
         self.identity = identity
-        self._sections: dict[str, tuple[str, bytes]] | None = None
-        self._dirty = False
-        name = hashlib.blake2b(os.fsencode(path), digest_size=16).hexdigest()
-        self.file = cache_dir() / DIRECTORY / f"{name}.memo"
+        self._pending: dict[str, tuple[str, bytes]] = {}
+        self._stem = hashlib.blake2b(os.fsencode(path), digest_size=16).hexdigest()
+        self.directory = cache_dir() / DIRECTORY
 
     @classmethod
     def for_file(cls, path: os.PathLike[str] | str, st: os.stat_result) -> Memo | None:
@@ -99,94 +106,90 @@ class Memo:
             return None
         return cls(os.path.realpath(path), identity_of(st))
 
+    def file(self, name: str) -> Path:
+        return self.directory / f"{self._stem}-{name}.memo"
+
     # --- sections ------------------------------------------------------------------
 
     def get(self, name: str, version: str) -> bytes | None:
-        sections = self._load()
-        entry = sections.get(name)
-        if entry is None or entry[0] != version:
+        """The section ``name`` as code ``version`` wrote it for these bytes, or None."""
+        pending = self._pending.get(name)
+        if pending is not None:
+            return pending[1] if pending[0] == version else None
+        path = self.file(name)
+        try:
+            with open(path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                if st.st_size > _MAX_SIZE or not _trusted(st):
+                    return None
+                raw = fh.read(st.st_size + 1)  # read(n) allocates n bytes first: never the bound
+        except OSError:
             return None
-        return entry[1]
+        try:
+            data = self._parse(raw, name, version)
+        except (ValueError, KeyError, TypeError, struct.error) as exc:
+            log.debug("ignoring the memo %s: %s", path, exc)
+            return None
+        if st.st_mtime < time.time() - _TOUCH_SECONDS:
+            with contextlib.suppress(OSError):
+                os.utime(path)  # still in use: kept by prune()
+        return data
 
     def put(self, name: str, version: str, data: bytes) -> None:
-        sections = self._load()
-        if sections.get(name) != (version, data):
-            sections[name] = (version, data)
-            self._dirty = True
+        """Keep ``data`` as section ``name``; written by :meth:`save`."""
+        self._pending[name] = (version, data)
 
     # --- disk ------------------------------------------------------------------------
 
-    def _load(self) -> dict[str, tuple[str, bytes]]:
-        if self._sections is None:
-            self._sections = self._read()
-        return self._sections
-
-    def _read(self) -> dict[str, tuple[str, bytes]]:
-        try:
-            with open(self.file, "rb") as fh:
-                st = os.fstat(fh.fileno())
-                if st.st_size > _MAX_SIZE or not _trusted(st):
-                    return {}
-                raw = fh.read(st.st_size + 1)  # read(n) allocates n bytes first: never the bound
-        except OSError:
-            return {}
-        try:
-            sections = self._parse(raw)
-        except (ValueError, KeyError, TypeError, struct.error) as exc:
-            log.debug("ignoring the memo %s: %s", self.file, exc)
-            return {}
-        if st.st_mtime < time.time() - _TOUCH_SECONDS:
-            with contextlib.suppress(OSError):
-                os.utime(self.file)  # still in use: kept by prune()
-        return sections
-
-    def _parse(self, raw: bytes) -> dict[str, tuple[str, bytes]]:
+    def _parse(self, raw: bytes, name: str, version: str) -> bytes:
         if len(raw) > _MAX_SIZE or not raw.startswith(_MAGIC):
             raise ValueError("not a memo")
-        digest, body = raw[len(_MAGIC) : len(_MAGIC) + _DIGEST], raw[len(_MAGIC) + _DIGEST :]
-        if hashlib.blake2b(body, digest_size=_DIGEST).digest() != digest:
-            raise ValueError("digest mismatch")
+        (check,) = _CHECK.unpack_from(raw, len(_MAGIC))
+        body = memoryview(raw)[len(_MAGIC) + _CHECK.size :]
+        if zlib.crc32(body) != check:
+            raise ValueError("check sum mismatch")
         (head_len,) = _LENGTH.unpack_from(body)
-        head: Any = json.loads(body[_LENGTH.size : _LENGTH.size + head_len])
-        if head["path"] != self.path or tuple(head["identity"]) != self.identity:
-            raise ValueError("another file")
-        pos = _LENGTH.size + head_len
-        sections = {}
-        for name, version, size in head["sections"]:
-            data = body[pos : pos + size]
-            if len(data) != size:
-                raise ValueError("truncated")
-            sections[str(name)] = (str(version), data)
-            pos += size
-        return sections
+        head: Any = json.loads(bytes(body[_LENGTH.size : _LENGTH.size + head_len]))
+        if (head["path"] != self.path or tuple(head["identity"]) != self.identity
+                or head["section"] != name or head["version"] != version):
+            raise ValueError("another file, section or version")
+        data = bytes(body[_LENGTH.size + head_len :])
+        if len(data) != head["size"]:
+            raise ValueError("truncated")
+        return data
 
     def save(self) -> None:
-        """Write the memo if something was added, unless the file has changed since it was opened."""
-        if not self._dirty or self._sections is None:
+        """Write the sections put since opening, unless the file has changed since it was opened."""
+        pending, self._pending = self._pending, {}
+        if not pending:
             return
-        self._dirty = False
         try:
             if identity_of(os.stat(self.path)) != self.identity:
                 return  # what was learnt is about bytes that are no longer there
-            head = json.dumps({"path": self.path, "identity": list(self.identity),
-                               "sections": [[n, v, len(d)] for n, (v, d) in self._sections.items()]}).encode()
-            body = b"".join([_LENGTH.pack(len(head)), head, *(d for _, d in self._sections.values())])
-            directory = self.file.parent
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".memo-")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(_MAGIC + hashlib.blake2b(body, digest_size=_DIGEST).digest() + body)
-                os.replace(tmp, self.file)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for name, (version, data) in pending.items():
+                head = json.dumps({"path": self.path, "identity": list(self.identity), "section": name,
+                                   "version": version, "size": len(data)}).encode()
+                body = _LENGTH.pack(len(head)) + head
+                check = zlib.crc32(data, zlib.crc32(body))
+                self._write(self.file(name), [_MAGIC, _CHECK.pack(check), body, data])
         except OSError as exc:
-            log.debug("cannot write the memo %s: %s", self.file, exc)
+            log.debug("cannot write the memo of %s: %s", self.path, exc)
             return
         if random.random() < _PRUNE_CHANCE:
-            prune(self.file.parent)
+            prune(self.directory)
+
+    def _write(self, path: Path, parts: list[bytes]) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".memo-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for part in parts:
+                    fh.write(part)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 def prune(directory: Path | None = None, keep_seconds: float = MAX_AGE_SECONDS) -> int:
