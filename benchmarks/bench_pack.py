@@ -13,7 +13,9 @@ fresh directory under ``work/pack-tmp/`` (same file system as the scene):
   bytes that bat wrote);
 * ``re-pack``: ``bat_core.pack.pack`` into a directory that already holds the
   pack, which must transfer nothing;
-* ``bat list``: ``bat_core.trace.trace`` on the same file, the yardstick of a re-pack.
+* ``bat list``: ``bat_core.trace.trace`` on the same file, the yardstick of a re-pack;
+* the same two as commands, each in its own process: ``bat pack`` into the
+  unchanged pack and ``bat list --json`` (what a user or a farm submitter runs).
 
 Targets: BAT / bat >= 3x; bat / cp <= 1.3x; bat / (bat list + cp -r) <= 1.1x
 (a pack should cost little more than finding the files plus copying them);
@@ -115,8 +117,15 @@ def cp_r(source: Path, target: Path) -> None:
     subprocess.run(["cp", "-r", str(source), str(target)], check=True)
 
 
+def run_cli(*args: str) -> None:
+    """``bat ARGS`` as a user runs it: its own process, output thrown away."""
+    subprocess.run([sys.executable, "-m", "bat_core", *args], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def bench_file(path: Path, runs: int, bat_python: str | None) -> dict[str, Any]:
-    times: dict[str, list[float]] = {k: [] for k in ("bat", "bat123", "cp", "repack", "list")}
+    times: dict[str, list[float]] = {k: [] for k in ("bat", "bat123", "cp", "repack", "list",
+                                                     "repack_cli", "list_cli")}
     repack_actions: dict[str, int] = {}
     tree_123 = (0, 0)
     for i in range(runs + 1):
@@ -126,6 +135,8 @@ def bench_file(path: Path, runs: int, bat_python: str | None) -> dict[str, Any]:
         t_cp, _ = bl.timed(partial(cp_r, packed, copy))
         t_repack, repack_actions = bl.timed(partial(run_bat_pack, path, packed))
         t_list, _ = bl.timed(lambda: run_bat_list(path))
+        t_repack_cli, _ = bl.timed(partial(run_cli, "pack", "--progress", "none", str(path), str(packed)))
+        t_list_cli, _ = bl.timed(partial(run_cli, "list", "--json", str(path)))
         if bat_python is None:
             target = fresh("bat123")
             t_123, _ = bl.timed(partial(run_bat123_pack, path, target))
@@ -135,6 +146,8 @@ def bench_file(path: Path, runs: int, bat_python: str | None) -> dict[str, Any]:
             times["cp"].append(t_cp)
             times["repack"].append(t_repack)
             times["list"].append(t_list)
+            times["repack_cli"].append(t_repack_cli)
+            times["list_cli"].append(t_list_cli)
             if bat_python is None:
                 times["bat123"].append(t_123)
     tree_bat = tree_size(packed)
@@ -152,6 +165,7 @@ def bench_file(path: Path, runs: int, bat_python: str | None) -> dict[str, Any]:
         "speedup": med["bat123"] / med["bat"], "bat_over_cp": med["bat"] / med["cp"],
         "bat_over_list_cp": med["bat"] / (med["list"] + med["cp"]),
         "repack_over_list": med["repack"] / med["list"],
+        "repack_over_list_cli": med["repack_cli"] / med["list_cli"],
         "all_s": times,
     }
 
@@ -171,12 +185,14 @@ def report(results: list[dict[str, Any]], runs: int) -> str:
             f"{r['bat_over_list_cp']:.2f}x {verdict(r['bat_over_list_cp'] <= TARGET_OVER_LIST_CP)}",
             f"{bl.fmt_s(r['repack_s']).strip()} / {bl.fmt_s(r['list_s']).strip()} = "
             f"{r['repack_over_list']:.2f}x {verdict(r['repack_over_list'] <= TARGET_REPACK_OVER_LIST)}",
+            f"{bl.fmt_s(r['repack_cli_s']).strip()} / {bl.fmt_s(r['list_cli_s']).strip()} = "
+            f"{r['repack_over_list_cli']:.2f}x {verdict(r['repack_over_list_cli'] <= TARGET_REPACK_OVER_LIST)}",
             f"{moved} {verdict(moved == 0)}",
         ])
     head = [f"pack (median of {runs} runs)", "packed files / bytes", "bat pack", "BAT 1.23", "cp -r",
             f"BAT/bat (>={TARGET_SPEEDUP:g}x)", f"bat/cp (<={TARGET_OVER_CP:g}x)",
             f"bat/(list+cp) (<={TARGET_OVER_LIST_CP:g}x)",
-            "re-pack / bat list (<=1x)", "re-pack transfers (0)"]
+            "re-pack / bat list (<=1x)", "bat pack / bat list --json, commands (<=1x)", "re-pack transfers (0)"]
     notes = [f"{r['file']}: BAT 1.23 packed {r['files_bat123']} files, {r['bytes_bat123'] / 1e6:.1f} MB"
              for r in results]
     return bl.table(rows, head) + "\n" + "\n".join(notes)

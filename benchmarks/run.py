@@ -176,6 +176,9 @@ def issue13_summary(traced: list[dict[str, Any]], startup: list[dict[str, Any]],
         target = bench_pack.TARGET_REPACK_OVER_LIST
         row("3", "re-pack (unchanged) / bat list", r["file"], f"{ms(r['repack_s'])} / {ms(r['list_s'])}",
             r["repack_over_list"], f"<= {target:g}x", r["repack_over_list"] <= target)
+        row("3", "the same as commands: bat pack / bat list --json", r["file"],
+            f"{ms(r['repack_cli_s'])} / {ms(r['list_cli_s'])}",
+            r["repack_over_list_cli"], f"<= {target:g}x", r["repack_over_list_cli"] <= target)
     for r in packed:
         target = bench_pack.TARGET_OVER_LIST_CP
         row("4", "fresh pack / (bat list + cp -r)", r["file"],
