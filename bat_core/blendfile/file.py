@@ -308,12 +308,13 @@ class BlendFile:
     def _release(self, start: int, end: int) -> int:
         """Drop this process's pages of the mapped buffer from ``start`` (a page
         boundary) to ``end`` rounded down to one; return where that stopped."""
+        end = min(end, len(self.buf))  # a crafted block length may point far past the end
         end -= end % mmap.PAGESIZE
-        if end <= start:
+        if end <= start or _DONTNEED is None or not isinstance(self.buf, mmap.mmap):
             return start
         try:
             self.buf.madvise(_DONTNEED, start, end - start)
-        except OSError as exc:  # advice only: a kernel may refuse it
+        except (OSError, ValueError) as exc:  # advice only: a kernel may refuse it
             log.debug("%s: madvise: %s", self.path, exc)
         return end
 
