@@ -241,3 +241,28 @@ def test_an_index_that_does_not_fit_the_bytes_is_scanned_again(lie: str, scans: 
     scans.clear()
     assert _blocks(blend) == scanned
     assert scans == [blend.name]
+
+
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".bat-pack" not in p.parts}
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_packs_made_with_memos_are_the_packs_made_without(scenario: Path, scans: list[str], walks: list[str],
+                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          compress: bool) -> None:
+    """Rewrites land on the same bytes whether the index and walks were worked out or remembered."""
+    from bat_core.pack import pack
+
+    project = scenario.parent  # the libraries go under _outside_project: their paths are rewritten
+    monkeypatch.setenv(memo_module.NO_MEMO_ENV, "1")
+    pack(scenario, str(tmp_path / "cold"), project=project, compress=compress)
+    monkeypatch.setenv(memo_module.NO_MEMO_ENV, "0")
+    _answer(scenario)  # writes the memos
+    scans.clear()
+    walks.clear()
+    result = pack(scenario, str(tmp_path / "warm"), project=project, compress=compress)
+    assert scans == [] and walks == []  # nothing of the sources scanned or walked again
+    assert any(f.action == "rewritten" for f in result.files)
+    assert _tree_bytes(tmp_path / "warm") == _tree_bytes(tmp_path / "cold")
