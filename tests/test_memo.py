@@ -243,6 +243,81 @@ def test_an_index_that_does_not_fit_the_bytes_is_scanned_again(lie: str, scans: 
     assert scans == [blend.name]
 
 
+# --- the readers' answers -------------------------------------------------------------
+
+from bat_core.trace import tracer as tracer_module  # noqa: E402
+
+DATA_BLENDS = [Path(__file__).parent / "data" / d / "main.blend" for d in ("caches_extra", "media_extra")]
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The blocks handed to readers (not answered from a memo); expanders are not readers."""
+    from bat_core.plugins import get_registry
+
+    seen: list[str] = []
+    real = tracer_module.guarded
+    registry = get_registry()
+    expanders = {id(h) for table in (registry.expanders_by_code, registry.expanders_by_struct)
+                 for hs in table.values() for h in hs}
+
+    def counting(handler, block, ctx):  # type: ignore[no-untyped-def]
+        if id(handler) not in expanders:
+            seen.append(f"{block.file.path.name}:{block.offset}")
+        return real(handler, block, ctx)
+
+    monkeypatch.setattr(tracer_module, "guarded", counting)
+    return seen
+
+
+def _full(blend: Path, **kwargs) -> list[tuple]:  # type: ignore[type-arg, no-untyped-def]
+    """Everything about every usage: what the readers found and what the tracer resolved."""
+    out = []
+    for u in trace(blend, **kwargs):
+        out.append((str(u.blendfile), type(u.block).__name__, u.block.offset, u.block.dna_type_name, repr(u.field),
+                    bytes(u.asset_path), u.kind, u.block_name, u.is_sequence, u.is_directory, u.pattern,
+                    u.dir_only, u.optional, u.subdirs, str(u.abspath), [str(f) for f in u.files], u.problem,
+                    [(str(a), b) for a, b in u.skipped]))
+    return out
+
+
+@pytest.mark.parametrize("blend", [*BLENDS, *DATA_BLENDS],
+                         ids=[str(b.relative_to(BLENDFILES.parent)) for b in [*BLENDS, *DATA_BLENDS]])
+def test_remembered_readers_give_every_usage_as_read(blend: Path, reads: list[str], scans: list[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(memo_module.NO_MEMO_ENV, "1")
+    cold = _full(blend)
+    monkeypatch.setenv(memo_module.NO_MEMO_ENV, "0")
+    assert _full(blend) == cold  # works out and writes the memos
+    reads.clear()
+    scans.clear()
+    assert _full(blend) == cold  # from the memos
+    assert reads == [] and scans == []
+
+
+def test_a_plugin_reader_turns_remembering_off(scenario: Path, reads: list[str]) -> None:
+    """A reader of a plugin's own may depend on anything: every reader runs every time."""
+    from bat_core.hookspecs import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def register_block_readers(self, register):  # type: ignore[no-untyped-def]
+            def read_images(block, ctx):  # type: ignore[no-untyped-def]
+                return iter(())
+
+            register(b"IM", read_images)
+
+    first = _full(scenario, plugins=[Plugin()])
+    reads.clear()
+    assert _full(scenario, plugins=[Plugin()]) == first
+    assert reads
+    reads.clear()
+    _full(scenario)  # bat's own readers alone: remembered from now on
+    reads.clear()
+    _full(scenario)
+    assert reads == []
+
+
 def _tree_bytes(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file() and ".bat-pack" not in p.parts}
@@ -250,8 +325,8 @@ def _tree_bytes(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("compress", [False, True])
 def test_packs_made_with_memos_are_the_packs_made_without(scenario: Path, scans: list[str], walks: list[str],
-                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          compress: bool) -> None:
+                                                          reads: list[str], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch, compress: bool) -> None:
     """Rewrites land on the same bytes whether the index and walks were worked out or remembered."""
     from bat_core.pack import pack
 
@@ -262,7 +337,8 @@ def test_packs_made_with_memos_are_the_packs_made_without(scenario: Path, scans:
     _answer(scenario)  # writes the memos
     scans.clear()
     walks.clear()
+    reads.clear()
     result = pack(scenario, str(tmp_path / "warm"), project=project, compress=compress)
-    assert scans == [] and walks == []  # nothing of the sources scanned or walked again
+    assert scans == [] and walks == [] and reads == []  # nothing of the sources scanned, walked or read again
     assert any(f.action == "rewritten" for f in result.files)
     assert _tree_bytes(tmp_path / "warm") == _tree_bytes(tmp_path / "cold")

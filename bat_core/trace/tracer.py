@@ -25,6 +25,7 @@ from ..realpaths import RealPaths
 from . import sequences
 from .files import MISSING, NOT_BLEND, FileProbe, describe_error, foreign_problem
 from .guard import guarded
+from .reader_memo import reader_memo
 from .usage import BlockUsage
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ class TraceContext:
         #: Per-file scratch space for readers (anything worked out once per file).
         self.memo: dict[object, object] = {}
         self.readers: dict[tuple[bytes, int], list[Handler]] = {}
+        #: What the readers found in this file's blocks last time (``reader_memo.py``).
+        self.remembered = reader_memo(blendfile, tracer.registry)
 
     def read(self, view: StructView) -> Iterator[BlockUsage]:
         """Run the readers registered for ``view``'s DNA struct (modifiers, nodes, strips).
@@ -155,16 +158,24 @@ class Tracer:
         if not readers:
             return
         ctx.root = block
-        for reader in readers:
-            for usage in guarded(reader, block, ctx):
-                if not usage.block_name:
-                    usage.block_name = block.id_name
-                self._resolve(usage, ctx.blendfile)
-                if (usage.kind == "library" and not usage.problem
-                        and self.cache.realpath(usage.abspath) == self._main_real):
-                    # A library linking back into the main file: Blender ignores it too.
-                    continue
-                yield usage
+        remembered = ctx.remembered
+        found = remembered.usages(block) if remembered is not None else None
+        if found is None:
+            found = []
+            for reader in readers:
+                for usage in guarded(reader, block, ctx):
+                    if not usage.block_name:
+                        usage.block_name = block.id_name
+                    found.append(usage)
+            if remembered is not None:
+                remembered.remember(block, found)
+        for usage in found:
+            self._resolve(usage, ctx.blendfile)
+            if (usage.kind == "library" and not usage.problem
+                    and self.cache.realpath(usage.abspath) == self._main_real):
+                # A library linking back into the main file: Blender ignores it too.
+                continue
+            yield usage
 
     def _expand(self, block: Block, ctx: TraceContext) -> Iterator[Block]:
         reg = self.registry
