@@ -342,3 +342,19 @@ def test_packs_made_with_memos_are_the_packs_made_without(scenario: Path, scans:
     assert scans == [] and walks == [] and reads == []  # nothing of the sources scanned, walked or read again
     assert any(f.action == "rewritten" for f in result.files)
     assert _tree_bytes(tmp_path / "warm") == _tree_bytes(tmp_path / "cold")
+
+
+def test_a_file_changed_in_memory_is_read_again(scenario: Path, reads: list[str]) -> None:
+    """After ``set`` (the packer's rewrites), a trace of the open file reads what is in memory now."""
+    from bat_core.trace import BlendFileCache
+
+    _answer(scenario)
+    with BlendFileCache() as cache:
+        usages = list(trace(scenario, cache=cache))
+        image = next(u for u in usages if u.kind == "image" and u.blendfile == scenario)
+        assert image.field is not None
+        image.block.set(image.field, b"//elsewhere/other.png")
+        reads.clear()
+        again = [u for u in trace(scenario, cache=cache) if u.kind == "image" and u.blendfile == scenario]
+        assert reads
+        assert b"//elsewhere/other.png" in {bytes(u.asset_path) for u in again}

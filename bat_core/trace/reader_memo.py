@@ -111,6 +111,8 @@ class ReaderMemo:
 
     def usages(self, block: Block) -> list[BlockUsage] | None:
         """The usages the readers found in ``block`` last time, made afresh; None when unknown."""
+        if self.bf.modified:
+            return None  # the bytes in memory are no longer those the answers are about
         records = self.found.get(block.offset)
         if records is None:
             return None
@@ -137,6 +139,8 @@ class ReaderMemo:
         return usage
 
     def remember(self, block: Block, usages: Iterable[BlockUsage]) -> None:
+        if self.bf.modified:
+            return
         records: list[Record] = []
         for u in usages:
             view = u.block
