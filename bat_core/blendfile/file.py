@@ -198,11 +198,11 @@ class BlendFile:
             data = index_memo.encode(index_memo.Index(self._addrs, self._pos, self._links, self._heads,
                                                       self._buckets, self._end_pos, self._special))
             if data is not None:
-                self.memo.put(index_memo.SECTION, index_memo.VERSION, data)
+                self.memo.put(index_memo.SECTION, index_memo.version(), data)
 
     def _index_from_memo(self) -> bool:
         """Load the block index an earlier run kept for these bytes (``index_memo.py``)."""
-        data = self.memo.get(index_memo.SECTION, index_memo.VERSION) if self.memo is not None else None
+        data = self.memo.get(index_memo.SECTION, index_memo.version()) if self.memo is not None else None
         if data is None:
             return False
         index = index_memo.decode(data, self.buf, self.header)
@@ -404,10 +404,10 @@ class BlendFile:
         """The file's own ID blocks (two-letter codes), in file order; not placeholders."""
         return [b for b in self._special_blocks() if len(b.code) == 2 and b.code not in NON_ID_CODES]
 
-    def block_at_addr(self, addr: int) -> Block | None:
-        """The block at an old memory address, or None; quiet (see :meth:`dereference`)."""
-        # The look-up (the last block in the address's bucket chain that has it) is
-        # written out here and in peek_addr: a trace makes a few hundred thousand.
+    def _position(self, addr: int) -> int | None:
+        """Where the header of the block at ``addr`` starts: the last block in the
+        address's bucket chain that has it.  Each look-up counts towards giving the
+        mapped pages back (see :meth:`_trim`)."""
         self._countdown -= 1
         if not self._countdown:
             self._trim()
@@ -416,11 +416,15 @@ class BlendFile:
         while i:
             i -= 1
             if addrs[i] == addr:
-                break
+                return int(self._pos[i])
             i = self._links[i]
-        else:
+        return None
+
+    def block_at_addr(self, addr: int) -> Block | None:
+        """The block at an old memory address, or None; quiet (see :meth:`dereference`)."""
+        pos = self._position(addr)
+        if pos is None:
             return None
-        pos = self._pos[i]
         blk = self._made.get(pos)
         return blk if blk is not None else self._block(pos)
 
@@ -432,19 +436,9 @@ class BlendFile:
         and a block given new contents (:meth:`replace_block_data`) is described as
         the source file has it.
         """
-        self._countdown -= 1
-        if not self._countdown:
-            self._trim()
-        i = self._heads[addr % self._buckets]
-        addrs = self._addrs
-        while i:
-            i -= 1
-            if addrs[i] == addr:
-                break
-            i = self._links[i]
-        else:
+        pos = self._position(addr)
+        if pos is None:
             return None
-        pos = self._pos[i]
         if self.header.format_version == 1:
             raw_code, sdna, _, length, count = self._unpack_header(self.buf, pos)
         else:

@@ -11,6 +11,7 @@ blocks' headers carry the addresses the index gives them.
 
 from __future__ import annotations
 
+import functools
 import struct
 import sys
 from array import array
@@ -22,9 +23,15 @@ from .memo import code_version
 SECTION = "index"
 #: Files with fewer blocks are scanned: the scan is quicker than reading a memo file.
 MIN_BLOCKS = 1_000
-#: The code the index depends on, and this machine's byte order (the arrays are stored raw).
-VERSION = code_version(__file__.replace("index_memo", "file"), __file__.replace("index_memo", "header"),
-                       __file__) + sys.byteorder
+
+
+@functools.cache
+def version() -> str:
+    """The code the index depends on, and this machine's byte order (the arrays are stored raw)."""
+    return code_version(__file__.replace("index_memo", "file"), __file__.replace("index_memo", "header"),
+                        __file__) + sys.byteorder
+
+
 # blocks, buckets, end position, special blocks, position item size
 _HEAD = struct.Struct("<QQQQB")
 #: Blocks whose headers are checked when an index is loaded (besides the first and last).

@@ -9,6 +9,7 @@ other pointer-free data are never read.
 
 from __future__ import annotations
 
+import functools
 import struct
 import weakref
 from array import array
@@ -158,9 +159,14 @@ def _plans_for(bf: BlendFile) -> _DNAPlans:
     return entry[1]
 
 
-#: The memo section of the walks' answers, and the code they depend on (this module and the reader).
+#: The memo section of the walks' answers.
 MEMO_SECTION = "expand"
-_MEMO_VERSION = code_version(__file__, dna_module.__file__, file_module.__file__)
+
+
+@functools.cache
+def _memo_version() -> str:
+    """The code the walks' answers depend on: this module and the reader (worked out on first use)."""
+    return code_version(__file__, dna_module.__file__, file_module.__file__)
 
 
 class _Walks:
@@ -176,13 +182,13 @@ class _Walks:
         self.bf = bf
         self.found: dict[int, tuple[int, ...]] = {}
         self.new = False
-        data = bf.memo.get(MEMO_SECTION, _MEMO_VERSION) if bf.memo is not None else None
+        data = bf.memo.get(MEMO_SECTION, _memo_version()) if bf.memo is not None else None
         if data:
             self.found = _decode(data)
 
     def store(self) -> None:
         if self.new and self.bf.memo is not None:
-            self.bf.memo.put(MEMO_SECTION, _MEMO_VERSION, _encode(self.found))
+            self.bf.memo.put(MEMO_SECTION, _memo_version(), _encode(self.found))
             self.new = False
 
 
