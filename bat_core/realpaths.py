@@ -5,8 +5,10 @@ through two paths once, and to refuse overwriting a source).  ``realpath``
 walks every component of a path with an ``lstat`` each; hundreds of files in
 a handful of directories make that the slowest part of planning.  Here a
 file's real path is its directory's (resolved once) plus its name, unless the
-file itself is a symbolic link.  Use one :class:`RealPaths` per operation: the
-file system may change between operations.
+file itself is a symbolic link.  Answers are remembered too: a pack asks for
+the same file's real path in the trace, the plan and the target checks.  Use
+one :class:`RealPaths` per operation: the file system may change between
+operations.
 """
 
 from __future__ import annotations
@@ -17,9 +19,16 @@ import os
 class RealPaths:
     def __init__(self) -> None:
         self._dirs: dict[str, str] = {}
+        self._files: dict[str, str] = {}
 
     def __call__(self, path: os.PathLike[str] | str) -> str:
         text = os.fspath(path)
+        real = self._files.get(text)
+        if real is None:
+            real = self._files[text] = self._resolve(text)
+        return real
+
+    def _resolve(self, text: str) -> str:
         head, name = os.path.split(text)
         if not head or not name or name in (".", "..") or os.path.islink(text):
             return os.path.realpath(text)

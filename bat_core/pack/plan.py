@@ -20,7 +20,7 @@ import errno
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 
@@ -111,7 +111,8 @@ def _size(path: Path) -> int:
 
 class _Planner:
     def __init__(self, blendfile: Path, project: Path, exclude: Sequence[str], relative_only: bool,
-                 own: Callable[[str], bool] | None = None) -> None:
+                 own: Callable[[str], bool] | None = None, real: RealPaths | None = None,
+                 readable: Mapping[Path, os.stat_result] | None = None) -> None:
         self.project = project
         self.exclude = [g for g in exclude if g]
         self.relative_only = relative_only
@@ -124,7 +125,8 @@ class _Planner:
         self.excluded: dict[Path, PlannedFile] = {}
         self.missing: dict[Path, MissingFile] = {}
         self.rewrites: dict[tuple[int, int, str], Rewrite] = {}
-        self._real = RealPaths()
+        self._real = real if real is not None else RealPaths()
+        self._readable = readable or {}
         with contextlib.suppress(OSError):
             self._stats[blendfile] = os.stat(blendfile)
         self.main = self._add(blendfile, place(blendfile, project), exact=True, blend=True)
@@ -174,13 +176,16 @@ class _Planner:
         return why
 
     def _check_source(self, path: Path) -> str | None:
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            if exc.errno in _DENIED:
-                raise PackError(f"cannot read {path}: {exc.strerror}") from None
-            log.warning("not packed: %s: %s", path, exc.strerror or exc)
-            return f"cannot be read ({exc.strerror or exc})"
+        st = self._readable.get(path)  # the trace found it a readable regular file
+        checked = st is not None
+        if st is None:
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                if exc.errno in _DENIED:
+                    raise PackError(f"cannot read {path}: {exc.strerror}") from None
+                log.warning("not packed: %s: %s", path, exc.strerror or exc)
+                return f"cannot be read ({exc.strerror or exc})"
         real = self._real(path)
         if self.own is not None and self.own(real):
             log.info("not packed: %s is a file of an earlier pack into the target", path)
@@ -189,7 +194,7 @@ class _Planner:
         if why is not None:
             log.warning("not packed: %s: %s", path, why)
             return why
-        if not os.access(path, os.R_OK):
+        if not checked and not os.access(path, os.R_OK):
             raise PackError(f"cannot read {path}: {os.strerror(errno.EACCES)}")
         self._stats[path] = st
         return None
@@ -344,11 +349,15 @@ def _field_name(path: FieldPath) -> str:
 
 def make_plan(blendfile: Path, project: Path, usages: Iterable[BlockUsage], *,
               exclude: Sequence[str] = (), relative_only: bool = False,
-              own: Callable[[str], bool] | None = None) -> PackPlan:
+              own: Callable[[str], bool] | None = None, real: RealPaths | None = None,
+              readable: Mapping[Path, os.stat_result] | None = None) -> PackPlan:
     """Plan the pack of ``blendfile`` (absolute, inside ``project``) from its traced usages.
 
     ``own(real_path)`` tells the files the target holds itself (an earlier
-    pack's): they are left out, never packed into the target again.
+    pack's): they are left out, never packed into the target again.  ``real``
+    and ``readable`` are the trace's :class:`RealPaths` and the ``stat`` of the
+    files it found readable (:attr:`FileProbe.readable`), which the plan reuses
+    rather than asking the file system again.
     """
-    planner = _Planner(blendfile, project, exclude, relative_only, own)
+    planner = _Planner(blendfile, project, exclude, relative_only, own, real, readable)
     return planner.plan(blendfile, usages)

@@ -127,6 +127,9 @@ class FileProbe:
 
     def __init__(self) -> None:
         self._special: frozenset[int] | None = None
+        #: The ``stat`` of each path :meth:`file` found a readable regular file: a pack's
+        #: plan takes it from here instead of asking the file system again.
+        self.readable: dict[Path, os.stat_result] = {}
 
     @property
     def special(self) -> frozenset[int]:
@@ -160,8 +163,10 @@ class FileProbe:
         if isinstance(st, str):
             return st
         problem = self._kind_problem(path, st, want_dir=False)
-        if not problem and not os.access(path, os.R_OK):
-            return f"{UNREADABLE} (permission denied)"
+        if not problem:
+            if not os.access(path, os.R_OK):
+                return f"{UNREADABLE} (permission denied)"
+            self.readable[path] = st
         return problem
 
     def directory(self, path: Path) -> str:
