@@ -21,10 +21,8 @@ from ..blendfile import Compression
 from ..errors import BatError
 from ..plugins import get_registry
 from ..progress import CallbackGroup, PackCallback, ThreadSafeCallback, TraceCallback
-from ..realpaths import RealPaths
 from ..trace import BlendFileCache, BlockUsage, Tracer
 from . import fields
-from .checksums import cache_disabled_by_env
 from .engine import TransferOutcome, run_transfers
 from .errors import Aborted, PackError
 from .layout import Severity, check_layout, describe
@@ -87,7 +85,7 @@ class Packer:
         self.target_scheme = target_scheme
         self.plugins = list(plugins)
         #: Use the persistent checksum cache (off with ``--no-hash-cache`` or ``BAT_NO_HASH_CACHE=1``).
-        self.checksum_cache = checksum_cache and not cache_disabled_by_env()
+        self.checksum_cache = checksum_cache  # and not turned off by BAT_NO_HASH_CACHE (engine.py)
         self.registry = get_registry(self.plugins)
         user = [callback] if callback is not None else []
         self.callback = CallbackGroup([*user, *self.registry.callbacks])
@@ -163,7 +161,7 @@ class Packer:
         a hard link is the same file), except a file copied onto itself, which
         is then left as it is.
         """
-        real = RealPaths()
+        real = self._cache.realpath
         sources = {real(f.source): f for f in plan.files}
         inodes = {f.identity: f for f in plan.files if f.identity is not None}
         if target.local_file is not None and real(target.local_file) in sources:
@@ -224,7 +222,8 @@ class Packer:
         finally:
             self._tracer = None
         plan = make_plan(self.blendfile, self.project, usages, exclude=self.exclude,
-                         relative_only=self.relative_only, own=self._own_files(target))
+                         relative_only=self.relative_only, own=self._own_files(target),
+                         real=self._cache.realpath, readable=tracer.probe.readable)
         if self.compress:
             for entry in plan.blendfiles:
                 if entry.action is Action.COPY and self._compression(entry) not in (Compression.ZSTD, None):
