@@ -146,6 +146,33 @@ def test_noop_repack_is_not_refused_by_its_own_files(demo: Path, tmp_path: Path)
     assert _tree(target) == before
 
 
+def test_repack_settles_up_to_date_files_in_the_preflight(demo: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file the preflight found up to date (the target's copy, with its source's size and
+    time) is not looked at again; one whose source has a new time is, and is compared."""
+    from bat_plugins.directory.transfer import DirectoryTransfer
+
+    target = tmp_path / "out"
+    pack(demo / "shot.blend", str(target))
+    asked: list[str] = []
+    is_present = DirectoryTransfer.is_present
+
+    def counting(self, item, io):  # type: ignore[no-untyped-def]
+        asked.append(str(item.dest))
+        return is_present(self, item, io)
+
+    monkeypatch.setattr(DirectoryTransfer, "is_present", counting)
+    again = pack(demo / "shot.blend", str(target))
+    assert {f.action for f in again.files} == {"skipped"}
+    assert asked == ["pack-info.txt"]  # the packer's own temporary file: compared each time
+    brick = demo / "textures" / "brick.png"
+    os.utime(brick, ns=(brick.stat().st_atime_ns, brick.stat().st_mtime_ns + 10**9))
+    asked.clear()
+    again = pack(demo / "shot.blend", str(target))
+    assert sorted(asked) == ["pack-info.txt", "textures/brick.png"]
+    assert {f.relpath: f.action for f in again.files}["textures/brick.png"] == "skipped"  # same bytes
+
+
 def test_target_is_the_project_itself(copy_scenario) -> None:  # type: ignore[no-untyped-def]
     """Project files are already in place (left alone); a blend file whose paths change is refused."""
     root = copy_scenario("v50", "images")

@@ -155,6 +155,13 @@ def same_content(source: Path, parent: Dir, name: str, io: TransferIO | None) ->
         os.close(src)
 
 
+def _mtime_ns(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
 def _nearest_existing(path: Path) -> Path:
     while not path.is_dir() and path.parent != path:
         path = path.parent
@@ -198,6 +205,9 @@ class DirectoryTransfer(Transfer):
         self._manifest = Manifest()
         self._written: dict[str, tuple[int, int]] = {}
         self._identical: set[PurePosixPath] = set()
+        #: Destinations the preflight found up to date (this target's copy, unchanged, with the
+        #: source's size and time): ``prepare`` leaves them out, so they are not looked at again.
+        self._current: set[PurePosixPath] = set()
         self._dirs: dict[tuple[str, ...], Dir] = {}  # directories of the target open for this pack
         self._journal = Journal(self._state_dir)
         self._lock = threading.Lock()
@@ -428,6 +438,8 @@ class DirectoryTransfer(Transfer):
         if not stat.S_ISREG(st.st_mode):
             return f"{path} is {kind_of(st.st_mode)}"
         if self._manifest.owns(str(item.dest), st):
+            if not item.temporary and st.st_size == item.size and _mtime_ns(item.read_from) == st.st_mtime_ns:
+                self._current.add(item.dest)
             return None
         parent = tree.open_dir(root, item.dest.parts[:-1], create=False)
         if parent is not None:
@@ -483,6 +495,11 @@ class DirectoryTransfer(Transfer):
         finally:
             if not keep:
                 handle.close()
+
+    def prepare(self, items: Sequence[TransferItem], io: TransferIO) -> Sequence[TransferItem]:
+        if not self._current:
+            return items
+        return [item for item in items if item.dest not in self._current]
 
     def is_present(self, item: TransferItem, io: TransferIO) -> bool:
         if item.dest in self._identical:
