@@ -11,6 +11,7 @@ import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,15 @@ def test_start_up_leaves_the_engine_unimported(args: tuple[str, ...]) -> None:
     # No plugin is loaded: bat --help knows the commands of bat's own plugins (OWN_PLUGIN_COMMANDS)
     # when no other plugin is installed (test_plugins_installed: one that is gets loaded).
     assert "pluggy" not in loaded and "bat_core.plugins" not in loaded
+
+
+def test_pack_without_a_bar_leaves_rich_and_sqlite_unimported(tmp_path: Path) -> None:
+    """rich draws the bar only, sqlite3 keeps checksums only for content-addressed targets."""
+    demo = Path(__file__).resolve().parent.parent / "examples" / "demo" / "shot.blend"
+    loaded = modules_after("pack", "--progress", "none", str(demo), str(tmp_path / "out"))
+    assert (tmp_path / "out" / "shot.blend").is_file()
+    assert "bat_core.pack" in loaded
+    assert "rich" not in loaded and "sqlite3" not in loaded and "bat_plugins.progress.bar" not in loaded
 
 
 def test_help_lists_builtin_and_plugin_commands(run_bat) -> None:  # type: ignore[no-untyped-def]

@@ -40,7 +40,6 @@ from ..errors import Aborted, PackError, RetryableError
 from ..progress import PackCallback, ThreadSafeCallback
 from ..realpaths import RealPaths
 from ..targets import SendOutcome, Target, TransferIO, TransferItem
-from .checksums import ChecksumCache, FileKey, sha256_of
 from .result import COPIED, NOT_TRANSFERRED, REWRITTEN, SKIPPED
 
 log = logging.getLogger(__name__)
@@ -230,8 +229,11 @@ class _Engine:
     # --- 1. checksums -----------------------------------------------------------------
 
     def checksums(self) -> None:
+        # Only content-addressed targets need this (sqlite3 and hashlib): not imported for the others.
+        from .checksums import ChecksumCache, FileKey, cache_disabled_by_env, sha256_of
+
         items = self.items
-        cache = ChecksumCache() if self.use_cache else None
+        cache = ChecksumCache() if self.use_cache and not cache_disabled_by_env() else None
         keys: dict[int, FileKey] = {}
         real = RealPaths()
         for i, item in enumerate(items):
