@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.bat_worker:
         bat123_worker(args.bat_worker, args.runs)
         return 0
+    bl.compile_bat()
     logging.disable(logging.WARNING)
     bat_python = args.bat_python
     if bat_python is None and not have_bat123():

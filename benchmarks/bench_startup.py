@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
+    bl.compile_bat()
     r = bench(args.runs)
     print(report(r))
     bl.write_json(args.json, [r])

@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, default in bl.SCENE_DEFAULTS.items():
         p.add_argument(f"--{key}", type=int, default=default, help=f"scene scale (default {default})")
     args = p.parse_args(argv)
+    bl.compile_bat()
     scale = {k: getattr(args, k) for k in bl.SCENE_DEFAULTS}
     wanted = {args.only} if args.only else set(ONLY)
     files: list[Path] = []
