@@ -212,7 +212,10 @@ def test_server_restarted_mid_upload_the_same_pack_completes(api: str, rig: Rig,
     done = bat.wait(60)
     assert done.code == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["summary"]["copied"] == 8  # 7 and pack-info.txt
+    # 7 and pack-info.txt.  A small file whose upload finished on the old server as the connection
+    # closed is retried, and then the new server (same storage) already has it: skipped, not copied.
+    summary = report["summary"]
+    assert summary["copied"] + summary["skipped"] == 8 and summary["copied"] >= 1
     assert_checkout_complete(rig, report["target_info"]["checkout_path"])
     assert_store_clean(rig)
 
