@@ -511,10 +511,8 @@ class DirectoryTransfer(Transfer):
             if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != item.size:
                 return False
             owned = self._manifest.owns(str(item.dest), st)
-            if owned and not item.temporary:
-                with contextlib.suppress(OSError):
-                    if os.stat(item.read_from).st_mtime_ns == st.st_mtime_ns:
-                        return True  # same size and time: a copy this target's earlier pack made
+            if owned and not item.temporary and _mtime_ns(item.read_from) == st.st_mtime_ns:
+                return True  # same size and time: a copy this target's earlier pack made
             if same_content(item.read_from, parent, item.dest.name, io):
                 if not owned and str(item.dest) in self._manifest.files:
                     self._record(item.dest, st)  # still ours: remember it as it is now
