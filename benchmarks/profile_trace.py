@@ -1,6 +1,6 @@
 """Where does ``bat``'s trace spend its time?  Phase timings, then a cProfile listing.
 
-    /opt/batdev/bin/python benchmarks/profile_trace.py [FILE] [--top 25] [--sort tottime]
+    /opt/batdev/bin/python benchmarks/profile_trace.py [FILE] [--top 25] [--sort tottime] [--no-memos]
 
 Without a file, the first ``benchmarks/work/*/shot.blend``.  The phase timings
 come from a plain (unprofiled) run with a few functions wrapped in timers:
@@ -15,6 +15,7 @@ import cProfile
 import functools
 import io
 import logging
+import os
 import pstats
 import sys
 import time
@@ -67,10 +68,10 @@ def phase_timers() -> Iterator[dict[str, float]]:
             setattr(owner, name, orig)
 
 
-def phases(path: Path) -> str:
-    run_bat(path)  # warm-up
+def phases(path: Path, memos: bool = True) -> str:
+    run_bat(path, memos)  # warm-up
     with phase_timers() as spent:
-        total, files = bl.timed(lambda: run_bat(path))
+        total, files = bl.timed(lambda: run_bat(path, memos))
     opened = spent[OPEN]
     lines = [f"{bl.label(path)}: {len(files)} files, trace {total * 1000:.1f} ms"]
     spent[TRACING] = total - opened
@@ -141,14 +142,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", nargs="?")
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--sort", default="tottime", help="pstats sort key (tottime, cumulative, ...)")
+    p.add_argument("--no-memos", dest="memos", action="store_false",
+                   help="profile a first run: no memos read or written (BAT_NO_TRACE_CACHE=1)")
     args = p.parse_args(argv)
+    if not args.memos:
+        os.environ["BAT_NO_TRACE_CACHE"] = "1"  # for per_file's trace too
     logging.disable(logging.WARNING)
     path = bl.resolve_files([args.file] if args.file else [])[0]
-    print(phases(path))
+    print(phases(path, args.memos))
     print()
     print(per_file(path))
     print()
-    print(profile(lambda: run_bat(path), args.sort, args.top))
+    print(profile(lambda: run_bat(path, args.memos), args.sort, args.top))
     return 0
 
 
