@@ -108,8 +108,9 @@ class _RoundState:
 
 class _Engine:
     def __init__(self, target: Target, items: Sequence[TransferItem], callback: ThreadSafeCallback,
-                 abort: threading.Event, use_cache: bool) -> None:
+                 abort: threading.Event, use_cache: bool, real: RealPaths | None = None) -> None:
         self.target = target
+        self.real = real if real is not None else RealPaths()
         self.transfer = target.transfer
         self.items = list(items)
         self.callback = callback
@@ -235,7 +236,7 @@ class _Engine:
         items = self.items
         cache = ChecksumCache() if self.use_cache and not cache_disabled_by_env() else None
         keys: dict[int, FileKey] = {}
-        real = RealPaths()
+        real = self.real
         for i, item in enumerate(items):
             if item.temporary or item.sha256 is not None:
                 continue  # a rewritten copy (new every pack), or a checksum already known
@@ -479,12 +480,15 @@ class _Engine:
 
 
 def run_transfers(target: Target, items: Sequence[TransferItem], callback: ThreadSafeCallback,
-                  abort: threading.Event, *, checksum_cache: bool = True) -> TransferOutcome:
+                  abort: threading.Event, *, checksum_cache: bool = True,
+                  real: RealPaths | None = None) -> TransferOutcome:
     """Move every item into ``target``; stop early on abort or the first permanent error.
 
     Never raises for those: the outcome says what happened (``error``, ``aborted``).
+    ``real``: the caller's :class:`RealPaths` (the packer's, which has resolved
+    every source already), for the checksum cache's keys.
     """
-    return _Engine(target, items, callback, abort, checksum_cache).run()
+    return _Engine(target, items, callback, abort, checksum_cache, real).run()
 
 
 def _describe(exc: OSError | PackError, item: TransferItem, shown: str) -> str:

@@ -304,7 +304,8 @@ class Packer:
         except OSError as exc:
             raise PackError(f"cannot write to {target.root}: {exc.strerror or exc}") from None
         try:
-            outcome = run_transfers(target, items, self._tscb, self._abort, checksum_cache=self.checksum_cache)
+            outcome = run_transfers(target, items, self._tscb, self._abort, checksum_cache=self.checksum_cache,
+                                    real=self._cache.realpath)
         except BaseException:
             self._finish(target, False, quiet=True)
             raise
