@@ -173,6 +173,30 @@ def test_repack_settles_up_to_date_files_in_the_preflight(demo: Path, tmp_path: 
     assert {f.relpath: f.action for f in again.files}["textures/brick.png"] == "skipped"  # same bytes
 
 
+def test_file_made_after_the_preflight_found_its_place_free_is_refused(demo: Path, tmp_path: Path) -> None:
+    """The preflight notes the places it found free, so ``is_present`` does not look again;
+    a file someone else puts there meanwhile, even with the very bytes to be packed, is
+    refused by the send and left as it is."""
+    target = tmp_path / "out"
+    packer = Packer(demo / "shot.blend", str(target))
+    packer.plan()
+    assert packer.target is not None
+    transfer = packer.target.transfer
+    preflight = transfer.preflight
+    brick = demo / "textures" / "brick.png"
+
+    def then_someone_writes(items):  # type: ignore[no-untyped-def]
+        preflight(items)
+        (target / "textures").mkdir(parents=True)
+        shutil.copy2(brick, target / "textures" / "brick.png")
+
+    transfer.preflight = then_someone_writes  # type: ignore[method-assign]
+    with packer, pytest.raises(PackError, match=r"refusing to replace .*brick\.png: it is a file bat did not write"):
+        packer.execute()
+    assert (target / "textures" / "brick.png").read_bytes() == brick.read_bytes()
+    assert not list(target.rglob("*.partial"))
+
+
 def test_target_is_the_project_itself(copy_scenario) -> None:  # type: ignore[no-untyped-def]
     """Project files are already in place (left alone); a blend file whose paths change is refused."""
     root = copy_scenario("v50", "images")

@@ -208,6 +208,9 @@ class DirectoryTransfer(Transfer):
         #: Destinations the preflight found up to date (this target's copy, unchanged, with the
         #: source's size and time): ``prepare`` leaves them out, so they are not looked at again.
         self._current: set[PurePosixPath] = set()
+        #: Destinations the preflight found free (nothing there, or no directory yet): ``is_present``
+        #: answers no without looking again; ``send`` still checks before it writes.
+        self._absent: set[PurePosixPath] = set()
         self._dirs: dict[tuple[str, ...], Dir] = {}  # directories of the target open for this pack
         self._journal = Journal(self._state_dir)
         self._lock = threading.Lock()
@@ -393,8 +396,10 @@ class DirectoryTransfer(Transfer):
         problems: list[str] = []
         dirs: dict[str, str | None] = {}  # relative directory -> "" real, None missing, else what is wrong
         root = self._root
+        self._absent.clear()
         for item in items:
             why = None
+            state: str | None = ""
             parts = item.dest.parts
             rel = ""
             for part in parts[:-1]:
@@ -407,6 +412,8 @@ class DirectoryTransfer(Transfer):
                     break
             else:
                 why = self._file_state(root, item)
+            if state is None:
+                self._absent.add(item.dest)  # its directory is not there yet
             if why:
                 problems.append(why)
         return list(dict.fromkeys(problems))
@@ -432,6 +439,7 @@ class DirectoryTransfer(Transfer):
         try:
             st = os.lstat(path)
         except FileNotFoundError:
+            self._absent.add(item.dest)
             return None
         except OSError as exc:
             return f"{path}: {exc.strerror or exc}"
@@ -504,6 +512,8 @@ class DirectoryTransfer(Transfer):
     def is_present(self, item: TransferItem, io: TransferIO) -> bool:
         if item.dest in self._identical:
             return True
+        if item.dest in self._absent:
+            return False
         with self._parent(item.dest, create=False) as parent:
             if parent is None:
                 return False
@@ -577,6 +587,7 @@ class DirectoryTransfer(Transfer):
             self._written[str(dest)] = record_of(st)
 
     def _done(self, dest: PurePosixPath, st: os.stat_result) -> None:
+        self._absent.discard(dest)
         self._record(dest, st)
         size, mtime_ns = record_of(st)
         self._journal.log("done", dest, size=size, mtime_ns=mtime_ns)
