@@ -3,14 +3,16 @@
     /opt/batdev/bin/python benchmarks/bench_pack.py [FILE ...] [--runs 5] [--json out.json]
 
 Without files, every ``benchmarks/work/*/shot.blend``.  Each file is packed
-with its scene directory as the project.  Per run, interleaved, each into a
-fresh directory under ``work/pack-tmp/`` (same file system as the scene):
+with its scene directory as the project.  Per run, each into a new directory
+under ``work/pack-tmp/`` (same file system as the scene; nothing is deleted
+until the timings are done, see :func:`fresh`):
 
 * ``bat``: ``bat_core.pack.pack`` (trace, rewrite the blend files, copy);
 * ``BAT 1.23``: its ``Packer`` (``strategise`` + ``execute``), in-process when
   ``blender_asset_tracer`` is importable, else in ``--bat-python``;
-* ``cp -r``: the directory bat packed, copied with ``cp -r`` (the same files and
-  bytes that bat wrote);
+* ``cp -r``: a pack bat made before the timings, copied with ``cp -r`` (the
+  same files and bytes that bat writes); it runs before ``bat`` in every other
+  run, after it in the rest;
 * ``re-pack``: ``bat_core.pack.pack`` into a directory that already holds the
   pack, which must transfer nothing;
 * ``bat list``: ``bat_core.trace.trace`` on the same file, the yardstick of a re-pack;
@@ -48,11 +50,20 @@ SCRATCH = bl.WORK / "pack-tmp"
 
 
 def fresh(name: str) -> Path:
-    path = SCRATCH / name
-    if path.exists():
-        shutil.rmtree(path)
+    """A new directory name under the scratch directory: nothing is deleted here.
+
+    When ext4 makes a file it looks past every inode freed in the last minute
+    (five, while the inode table is not yet written back), and that search
+    lands on whichever command runs next after a deletion; so every run packs
+    and copies into its own new directory, and the scratch directory is
+    removed only after the timings.
+    """
     SCRATCH.mkdir(parents=True, exist_ok=True)
-    return path
+    for n in range(1, 10_000):
+        path = SCRATCH / f"{name}-{n}"
+        if not path.exists():
+            return path
+    raise SystemExit(f"{SCRATCH} is full of old runs: remove it")
 
 
 def tree_size(root: Path) -> tuple[int, int]:
@@ -128,11 +139,17 @@ def bench_file(path: Path, runs: int, bat_python: str | None) -> dict[str, Any]:
                                                      "repack_cli", "list_cli")}
     repack_actions: dict[str, int] = {}
     tree_123 = (0, 0)
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+    source = fresh("source")  # what cp -r copies: bat's pack, made before the timings
+    run_bat_pack(path, source)
     for i in range(runs + 1):
-        packed = fresh("bat")
-        t_bat, actions = bl.timed(partial(run_bat_pack, path, packed))
-        copy = fresh("cp")
-        t_cp, _ = bl.timed(partial(cp_r, packed, copy))
+        packed, copy = fresh("bat"), fresh("cp")
+        if i % 2:  # the order alternates: neither always runs on the other's warm caches
+            t_cp, _ = bl.timed(partial(cp_r, source, copy))
+            t_bat, actions = bl.timed(partial(run_bat_pack, path, packed))
+        else:
+            t_bat, actions = bl.timed(partial(run_bat_pack, path, packed))
+            t_cp, _ = bl.timed(partial(cp_r, source, copy))
         t_repack, repack_actions = bl.timed(partial(run_bat_pack, path, packed))
         t_list, _ = bl.timed(lambda: run_bat_list(path))
         t_repack_cli, _ = bl.timed(partial(run_cli, "pack", "--progress", "none", str(path), str(packed)))
