@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -66,6 +67,18 @@ def test_stored_relative() -> None:
     assert stored_relative(PurePosixPath("libs/char.blend"), blend) == b"//../libs/char.blend"
     assert stored_relative(PurePosixPath("shots"), blend) == b"//"
     assert stored_relative(PurePosixPath("shots/tëx.png"), blend) == "//tëx.png".encode()
+
+
+def test_stored_relative_agrees_with_relpath() -> None:
+    """Worked out on the parts; ``posixpath.relpath`` of the same two places is the reference."""
+    places = ["a.png", "shots/shot.blend", "shots/x", "shots/tex/a.png", "shots/tex/deep/b.exr", "sh/x.png",
+              "shotsx/y.png", "libs/char.blend", "_outside_project/C/textures/wood.png", "shots/shots/z",
+              "a/b/c/d/e.blend", "a/b/x", "a/b"]
+    for dest in places:
+        for holder in places:
+            expected = posixpath.relpath("/" + dest, "/" + posixpath.dirname("/" + holder))
+            want = b"//" if expected == "." else b"//" + expected.encode()
+            assert stored_relative(PurePosixPath(dest), PurePosixPath(holder)) == want, (dest, holder)
 
 
 # --- plans of real files -------------------------------------------------------------

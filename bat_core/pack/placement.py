@@ -108,8 +108,17 @@ def check_relpath(rel: PurePosixPath, source: object = None) -> None:
 
 
 def stored_relative(dest: PurePosixPath, holder_dest: PurePosixPath) -> bytes:
-    """The ``//``-path from a packed blend file to a packed dependency (both target-relative)."""
-    rel = posixpath.relpath("/" + str(dest), "/" + str(holder_dest.parent))
-    if rel == ".":
-        return b"//"
-    return b"//" + os.fsencode(rel)
+    """The ``//``-path from a packed blend file to a packed dependency (both target-relative).
+
+    On the paths' parts rather than with ``posixpath.relpath``, which normalises
+    both again: a plan calls this for every usage, and destinations are already
+    clean (:func:`check_relpath`).  Same answers (tests compare them).
+    """
+    to, base = dest.parts, holder_dest.parent.parts
+    common = 0
+    for a, b in zip(to, base, strict=False):
+        if a != b:
+            break
+        common += 1
+    rel = "/".join(("..",) * (len(base) - common) + to[common:])
+    return b"//" + os.fsencode(rel) if rel else b"//"
