@@ -237,6 +237,19 @@ def test_hard_link_to_a_source_is_a_source(copy_scenario, tmp_path: Path) -> Non
     assert hashes(root) == before
 
 
+def test_hard_linked_sources_packed_onto_themselves(copy_scenario) -> None:  # type: ignore[no-untyped-def]
+    """Two sources that are one file (hard links), each packed onto itself: not a clash."""
+    root = copy_scenario("v50", "images")
+    other = root / "textures" / "tëxture ü 1.png"
+    other.unlink()
+    os.link(root / "textures" / "single.png", other)
+    before = _tree(root)
+    result = pack(root / "images.blend", str(root))
+    actions = {f.relpath: f.action for f in result.files}
+    assert actions["textures/single.png"] == actions["textures/tëxture ü 1.png"] == "skipped"
+    assert _tree(root) == before
+
+
 def test_another_pack_writing_into_the_same_target(demo: Path, tmp_path: Path) -> None:
     from bat_core.pack.leftovers import lock
 

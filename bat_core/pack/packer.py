@@ -157,35 +157,51 @@ class Packer:
         """Refuse a target that would put a packed file over one of the files being packed.
 
         The target may hold the project, sit inside it or be the project itself;
-        what matters is that no destination is a source (by real path or inode:
-        a hard link is the same file), except a file copied onto itself, which
-        is then left as it is.
+        what matters is that no destination is a source (the same device and
+        inode, reached through any symbolic link; a hard link is the same file
+        too), except a file copied onto itself, which is then left as it is.
         """
-        real = self._cache.realpath
-        sources = {real(f.source): f for f in plan.files}
-        inodes = {f.identity: f for f in plan.files if f.identity is not None}
-        if target.local_file is not None and real(target.local_file) in sources:
+        identities = [(f, self._identity(f)) for f in plan.files]
+        inodes: dict[tuple[int, int], PlannedFile] = {}
+        for f, identity in identities:
+            if identity is not None:
+                inodes.setdefault(identity, f)
+
+        def file_at(path: str) -> tuple[int, int] | None:
+            try:
+                st = os.stat(path)  # through any symbolic link: the file that would be written over
+            except OSError:
+                return None
+            return st.st_dev, st.st_ino
+
+        if target.local_file is not None and file_at(str(target.local_file)) in inodes:
             raise PackError(f"refusing to pack into {target.local_file}: it is one of the files being packed")
         if target.local_dir is None:
             return
         root = str(target.local_dir)
-        for f in plan.files:
-            there = real(os.path.join(root, str(f.dest)))
-            other = sources.get(there)
-            if other is None:
-                try:
-                    st = os.stat(there)
-                except OSError:
-                    continue
-                other = inodes.get((st.st_dev, st.st_ino))
-            if other is None:
+        for f, identity in identities:
+            there = file_at(os.path.join(root, str(f.dest)))
+            if there is None:
                 continue
-            if other is not f:
-                raise PackError(f"refusing to pack {f.source} as {os.path.join(root, str(f.dest))}: "
-                                f"that would overwrite {other.source}, which is being packed")
-            if f.action is Action.REWRITE:
+            if there != identity:
+                other = inodes.get(there)
+                if other is not None:
+                    raise PackError(f"refusing to pack {f.source} as {os.path.join(root, str(f.dest))}: "
+                                    f"that would overwrite {other.source}, which is being packed")
+            elif f.action is Action.REWRITE:
                 raise PackError(f"refusing to pack {f.source} onto itself: its paths change, so the packed "
                                 "copy would overwrite the source; choose another target")
+
+    @staticmethod
+    def _identity(f: PlannedFile) -> tuple[int, int] | None:
+        """(device, inode) of a planned source: as planned, or asked now (None when it is gone)."""
+        if f.identity is not None:
+            return f.identity
+        try:
+            st = os.stat(f.source)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
 
     def _check_layout(self, target: Target, plan: PackPlan) -> None:
         """Prove the layout fits the target: clashes and impossible names stop the pack here."""
