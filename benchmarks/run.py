@@ -159,9 +159,15 @@ def issue13_summary(traced: list[dict[str, Any]], startup: list[dict[str, Any]],
     def row(n: str, what: str, where: str, measured: str, ratio: float, target: str, ok: bool) -> None:
         rows.append([n, what, where, measured, f"{ratio:.2f}x", target, verdict(ok)])
 
+    def info(n: str, what: str, where: str, measured: str, ratio: float) -> None:
+        """A figure shown for what it tells, with no target of its own."""
+        rows.append([n, what, where, measured, f"{ratio:.2f}x", "-", "(figure)"])
+
     for r in traced:
         row("1", "bat list: BAT 1.23 / bat", r["file"], f"{ms(r['bat123_s'])} / {ms(r['bat_s'])}",
             r["speedup"], f">= {bench_trace.TARGET_SPEEDUP:g}x", r["speedup"] >= bench_trace.TARGET_SPEEDUP)
+        info("1", "the same, main file just saved (libraries remembered)", r["file"],
+             f"{ms(r['bat123_s'])} / {ms(r['bat_saved_s'])}", r["speedup_saved"])
         row("1", "the same, no memos (first run)", r["file"], f"{ms(r['bat123_s'])} / {ms(r['bat_no_memos_s'])}",
             r["speedup_no_memos"], f">= {bench_trace.TARGET_SPEEDUP:g}x",
             r["speedup_no_memos"] >= bench_trace.TARGET_SPEEDUP)
@@ -196,9 +202,11 @@ def issue13_summary(traced: list[dict[str, Any]], startup: list[dict[str, Any]],
             f"{m['peak'] / 1e6:.0f} MB / {m['data_size'] / 1e6:.0f} MB "
             f"(import bat_core.cli alone: {r['import_peak'] / 1e6:.0f} MB)",
             m["peak_over_size"], f"<= {target:g}x", m["peak_over_size"] <= target)
-    missed = sum(1 for r in rows if r[-1] != "ok")
+    targets = [r for r in rows if r[-1] != "(figure)"]
+    missed = sum(1 for r in targets if r[-1] != "ok")
     table = bl.table(rows, ["#", "issue 13 (Speed)", "scene / file", "measured", "ratio", "target", "verdict"])
-    return f"{table}\n{len(rows) - missed} of {len(rows)} ok, {missed} MISSED (all ratios measured in this run)"
+    return (f"{table}\n{len(targets) - missed} of {len(targets)} ok, {missed} MISSED "
+            "(all ratios measured in this run)")
 
 
 def main(argv: list[str] | None = None) -> int:
