@@ -239,8 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         ("open", "bench_open.py", files, []),
         ("trace", "bench_trace.py", files, bat123),
         ("startup", "bench_startup.py", [], ["--runs", str(args.startup_runs)]),
-        ("pack", "bench_pack.py", shots, bat123),
+        # Before the packs: they write (and then delete) gigabytes, whose writeback slows
+        # what comes next, and the decompressed 4x file goes through the page cache.
         ("scale", "bench_scale.py", scenes, []),
+        ("pack", "bench_pack.py", shots, bat123),
         ("s3", "bench_s3.py", shots, []),  # prints its own table (a local SeaweedFS: the test extra)
         ("shaman", "bench_shaman.py", shots, []),
     ):
