@@ -173,6 +173,21 @@ def test_repack_settles_up_to_date_files_in_the_preflight(demo: Path, tmp_path: 
     assert {f.relpath: f.action for f in again.files}["textures/brick.png"] == "skipped"  # same bytes
 
 
+def test_one_target_object_for_several_packs_forgets_each_preflight(demo: Path, tmp_path: Path) -> None:
+    """What a preflight found (up to date, free, identical) holds for its own pack only: a
+    program packing twice into one resolved target sees a source changed in between copied."""
+    from bat_plugins.directory.transfer import resolve_directory
+
+    target = resolve_directory(str(tmp_path / "out"))
+    pack(demo / "shot.blend", target)
+    pack(demo / "shot.blend", target)  # a re-pack: its preflight finds brick.png up to date
+    brick = demo / "textures" / "brick.png"
+    brick.write_bytes(brick.read_bytes()[::-1])
+    again = pack(demo / "shot.blend", target)
+    assert {f.relpath: f.action for f in again.files}["textures/brick.png"] == "copied"
+    assert (tmp_path / "out" / "textures" / "brick.png").read_bytes() == brick.read_bytes()
+
+
 def test_file_made_after_the_preflight_found_its_place_free_is_refused(demo: Path, tmp_path: Path) -> None:
     """The preflight notes the places it found free, so ``is_present`` does not look again;
     a file someone else puts there meanwhile, even with the very bytes to be packed, is

@@ -396,7 +396,8 @@ class DirectoryTransfer(Transfer):
         problems: list[str] = []
         dirs: dict[str, str | None] = {}  # relative directory -> "" real, None missing, else what is wrong
         root = self._root
-        self._absent.clear()
+        for found in (self._identical, self._current, self._absent):  # this pack's answers only
+            found.clear()
         for item in items:
             why = None
             state: str | None = ""
